@@ -1,0 +1,272 @@
+"""Training lds-mini from scratch: corpus -> CLIP -> filter -> autoencoder -> latents -> U-Net.
+
+The model card (book/model-card.md) reports what this produced; ``lds train`` runs it.
+
+Every stage writes its results into a work folder and marks itself done; a rerun skips finished
+stages, so an interrupted training resumes at the stage it was in (that stage restarts). The
+final stage assembles a standard diffusers ``StableDiffusionPipeline`` folder that
+``StableDiffusionPipeline.from_pretrained(path)`` loads with no lds code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .autoencoder import AutoencoderTrainConfig
+from .clip import CLIPTrainConfig
+from .corpus import WebConfig
+from .filter import FilterConfig
+from .unet import UNetTrainConfig
+
+STAGES = ("clip", "filter", "autoencoder", "latents", "unet", "pipeline", "evaluate")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that determines lds-mini. The default is the shipped model."""
+
+    image_size: int = 32  # 32x32 emoji: recognisable, and trainable on 2 CPU cores
+    clip: CLIPTrainConfig = dataclasses.field(default_factory=CLIPTrainConfig)
+    # CLIP's own training draw: clean and English-heavy (as OpenAI's WIT was English)
+    clip_web: WebConfig = dataclasses.field(default_factory=lambda: WebConfig(
+        pairs=40_000, english_share=0.6, zipf_s=0.0, tone_weight=1.0, mismatch_rate=0.0,
+        uncaptioned_rate=0.0, seed=101))
+    web: WebConfig = dataclasses.field(default_factory=lambda: WebConfig(pairs=80_000, zipf_s=0.5))
+    filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
+    autoencoder: AutoencoderTrainConfig = dataclasses.field(default_factory=AutoencoderTrainConfig)
+    unet: UNetTrainConfig = dataclasses.field(default_factory=UNetTrainConfig)
+    seed: int = 0
+
+    @classmethod
+    def smoke(cls) -> "TrainConfig":
+        """A minutes-long configuration for tests: the same code, tiny sizes and few steps."""
+        return cls(
+            clip=CLIPTrainConfig(width=32, layers=1, heads=2, vision_width=32, vision_layers=1, projection_dim=32,
+                                 steps=3, batch_size=16),
+            clip_web=WebConfig(pairs=500, mismatch_rate=0, uncaptioned_rate=0, seed=101),
+            web=WebConfig(pairs=500),
+            autoencoder=AutoencoderTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4, disc_start=1),
+            unet=UNetTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4),
+        )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _threads() -> None:
+    import os
+
+    torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
+
+
+class Trainer:
+    """Runs the stages in order inside ``workdir`` and writes the pipeline to ``out``."""
+
+    def __init__(self, cfg: TrainConfig, workdir: Path, out: Path, progress: bool = True):
+        self.cfg, self.workdir, self.out, self.progress = cfg, Path(workdir), Path(out), progress
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.workdir / "metrics.json"
+        self.metrics = json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}
+        cfg_path = self.workdir / "config.json"
+        if cfg_path.exists() and json.loads(cfg_path.read_text()) != json.loads(json.dumps(cfg.to_dict())):
+            raise ValueError(f"{self.workdir} holds a training run with a different configuration; "
+                             "use another --workdir or delete it to start again.")
+        cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def done(self, stage: str) -> bool:
+        return (self.workdir / f"{stage}.done").exists()
+
+    def _finish(self, stage: str, seconds: float, **metrics) -> None:
+        self.metrics[stage] = {"seconds": round(seconds, 1), **metrics}
+        self.metrics_path.write_text(json.dumps(self.metrics, indent=2))
+        (self.workdir / f"{stage}.done").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    def run(self, stages=STAGES) -> dict:
+        _threads()
+        for stage in STAGES:
+            if stage not in stages:
+                continue
+            if self.done(stage):
+                if self.progress:
+                    print(f"[lds train] {stage}: already done, kept")
+                continue
+            if self.progress:
+                print(f"[lds train] {stage} ...", flush=True)
+            t0 = time.time()
+            extra = getattr(self, f"stage_{stage}")() or {}
+            self._finish(stage, time.time() - t0, **extra)
+        self.metrics["total_seconds"] = round(sum(v["seconds"] for k, v in self.metrics.items()
+                                                  if isinstance(v, dict) and "seconds" in v), 1)
+        self.metrics_path.write_text(json.dumps(self.metrics, indent=2))
+        return self.metrics
+
+    # -- shared data -----------------------------------------------------------------------------
+    def corpus(self):
+        from .corpus import load_corpus
+
+        return load_corpus(self.cfg.image_size)
+
+    def tokenizer(self):
+        from transformers import CLIPTokenizer
+
+        from .tokenizer import build_tokenizer_files
+
+        folder = self.workdir / "tokenizer"
+        if not (folder / "vocab.json").exists():
+            build_tokenizer_files(folder)
+        return CLIPTokenizer.from_pretrained(str(folder))
+
+    def clip_model(self):
+        from transformers import CLIPModel
+
+        return CLIPModel.from_pretrained(str(self.workdir / "clip")).eval()
+
+    # -- stages ----------------------------------------------------------------------------------
+    def stage_clip(self):
+        from .clip import train_clip
+        from .corpus import sample_web
+
+        corpus = self.corpus()
+        pairs = sample_web(corpus, self.cfg.clip_web)
+        model, losses = train_clip(corpus.rgb(), pairs, self.tokenizer(), self.cfg.clip, self.progress)
+        model.save_pretrained(str(self.workdir / "clip"))
+        np.save(self.workdir / "clip_losses.npy", np.array(losses))
+        return {"final_loss": float(np.mean(losses[-50:])), "steps": self.cfg.clip.steps}
+
+    def stage_filter(self):
+        from .clip import clip_score
+        from .corpus import sample_web
+        from .filter import filter_report, threshold_for_share
+
+        corpus = self.corpus()
+        web = sample_web(corpus, self.cfg.web)
+        images = corpus.rgb()[web["image"]]
+        scores = clip_score(self.clip_model(), self.tokenizer(), images, web["caption"])
+        threshold = threshold_for_share(scores, self.cfg.filter.drop_share)
+        report = filter_report(web, scores, threshold, corpus)
+        np.savez(self.workdir / "web.npz", image=web["image"], lang=web["lang"],
+                 caption=web["caption"].astype(str), matched=web["matched"],
+                 uncaptioned=web["uncaptioned"], score=scores, keep=scores >= threshold)
+        (self.workdir / "filter_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        return {"threshold": threshold, "kept": report["kept"], "pairs": report["pairs"]}
+
+    def _web(self):
+        return dict(np.load(self.workdir / "web.npz"))
+
+    def stage_autoencoder(self):
+        from safetensors.torch import save_file
+
+        from .autoencoder import decode, encode, psnr, train_autoencoder
+
+        corpus = self.corpus()
+        web = self._web()
+        kept_images = np.unique(web["image"][web["keep"]])
+        rng = np.random.default_rng(self.cfg.seed)
+        holdout = rng.choice(kept_images, size=min(256, len(kept_images) // 10), replace=False)
+        train_ids = np.setdiff1d(kept_images, holdout)
+        rgb = corpus.rgb()
+        vae, disc, history = train_autoencoder(rgb[train_ids], self.clip_model(), self.cfg.autoencoder,
+                                               self.progress)
+        # scaling_factor: latents divided by their std enter the U-Net at unit variance (SD: 0.18215)
+        vae.register_to_config(scaling_factor=1.0)
+        lat = encode(vae, rgb[train_ids])
+        scaling = float(1.0 / lat.std())
+        vae.register_to_config(scaling_factor=scaling)
+        x = torch.from_numpy(rgb[holdout]).permute(0, 3, 1, 2)
+        rec = decode(vae, encode(vae, x))
+        held = float(psnr(rec, x).mean())
+        vae.save_pretrained(str(self.workdir / "vae"))
+        save_file(disc.state_dict(), str(self.workdir / "discriminator.safetensors"))
+        np.save(self.workdir / "holdout.npy", holdout)
+        (self.workdir / "vae_history.json").write_text(json.dumps(history))
+        return {"scaling_factor": scaling, "holdout_psnr_db": held, "train_images": int(len(train_ids)),
+                "holdout_images": int(len(holdout))}
+
+    def stage_latents(self):
+        from diffusers import AutoencoderKL
+
+        from .text_encoder import encode_prompts
+
+        vae = AutoencoderKL.from_pretrained(str(self.workdir / "vae")).eval()
+        rgb = torch.from_numpy(self.corpus().rgb()).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            means, stds = [], []
+            for i in range(0, len(rgb), 256):
+                dist = vae.encode(rgb[i:i + 256] * 2 - 1).latent_dist
+                means.append(dist.mean * vae.config.scaling_factor)
+                stds.append(dist.std * vae.config.scaling_factor)
+        web = self._web()
+        keep = web["keep"]
+        captions, inverse = np.unique(web["caption"][keep], return_inverse=True)
+        text_encoder = self.clip_model().text_model
+        tok = self.tokenizer()
+        states = encode_prompts(text_encoder, tok, list(captions), progress=self.progress)
+        empty = encode_prompts(text_encoder, tok, [""], progress=False)
+        torch.save({"latent_mean": torch.cat(means), "latent_std": torch.cat(stds),
+                    "pairs_image": web["image"][keep], "pairs_text": inverse.astype(np.int64),
+                    "text_states": states.half(), "empty_state": empty[0]},
+                   self.workdir / "latents.pt")
+        return {"unique_captions": int(len(captions)), "pairs": int(keep.sum())}
+
+    def stage_unet(self):
+        from .unet import train_unet
+
+        data = torch.load(self.workdir / "latents.pt", weights_only=False)
+        unet, losses = train_unet(data["latent_mean"], data["latent_std"], data["pairs_image"],
+                                  data["pairs_text"], data["text_states"], data["empty_state"],
+                                  self.cfg.unet, self.progress)
+        unet.save_pretrained(str(self.workdir / "unet"))
+        np.save(self.workdir / "unet_losses.npy", np.array(losses))
+        return {"final_loss": float(np.mean(losses[-100:])), "steps": self.cfg.unet.steps,
+                "parameters": int(sum(p.numel() for p in unet.parameters()))}
+
+    def stage_pipeline(self):
+        import shutil
+
+        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+        from transformers import CLIPTextModel
+
+        from .clip import save_clip
+        from .unet import SCHEDULE
+
+        clip = self.clip_model()
+        text_encoder = CLIPTextModel(clip.config.text_config)
+        text_encoder.text_model.load_state_dict(clip.text_model.state_dict())
+        scheduler = DDIMScheduler(**SCHEDULE, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+        pipe = StableDiffusionPipeline(
+            vae=AutoencoderKL.from_pretrained(str(self.workdir / "vae")),
+            text_encoder=text_encoder, tokenizer=self.tokenizer(),
+            unet=UNet2DConditionModel.from_pretrained(str(self.workdir / "unet")),
+            scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        )
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        pipe.to(torch.float16)  # half precision on disk; lds.load_pipeline loads float32
+        pipe.save_pretrained(str(self.out), safe_serialization=True)
+        save_clip(clip, self.out / "clip")
+        for name in ("filter_report.json",):
+            shutil.copy(self.workdir / name, self.out / name)
+        (self.out / "training_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        size = sum(f.stat().st_size for f in self.out.rglob("*") if f.is_file())
+        return {"bytes_on_disk": int(size)}
+
+    def stage_evaluate(self):
+        from .evaluate import evaluate_model
+        from .pipeline import load_pipeline
+
+        pipe = load_pipeline(str(self.out))
+        result = evaluate_model(pipe, progress=self.progress)
+        (self.out / "evaluation.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        return {k: v for k, v in result.items() if not isinstance(v, (list, dict))}
+
+    def finalize(self) -> None:
+        """Copy metrics.json beside the weights (after every stage has reported)."""
+        if self.out.exists():
+            (self.out / "metrics.json").write_text(json.dumps(self.metrics, indent=2))

@@ -1,0 +1,132 @@
+"""The U-Net: the network that learns to predict the noise in noisy latents, given a prompt.
+
+Chapter 4 (The U-Net in training) explains it; chapters 6-8 run it.
+
+lds-mini's U-Net is diffusers' ``UNet2DConditionModel`` (the class of SD's U-Net) with
+cross-attention on all 77 per-token states of the text encoder, trained for ε-prediction on the
+forward process of SD 1.x's scheduler (scaled-linear betas, 1,000 steps), with the prompt replaced
+by the empty prompt 10% of the time so that classifier-free guidance has an unconditional
+prediction to work with (SD v1-3 onwards did the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# SD 1.x's noise schedule (its scheduler_config.json)
+SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+
+
+@dataclasses.dataclass
+class UNetTrainConfig:
+    """Size and training of lds-mini's U-Net (measured on 2 CPU cores)."""
+
+    block_out_channels: tuple = (64, 128, 128)  # SD 1.5: (320, 640, 1280, 1280)
+    layers_per_block: int = 1  # SD 1.5: 2
+    attention_head_dim: int = 8  # channels per head, as SD 1.5's attention uses 8 heads
+    steps: int = 2600
+    batch_size: int = 64
+    lr: float = 5e-4
+    cond_drop: float = 0.1  # SD v1-3+: "10% dropping of the text-conditioning"
+    ema_decay: float = 0.999
+    seed: int = 0
+
+
+def build_unet(cfg: UNetTrainConfig, sample_size: int, cross_attention_dim: int, in_channels: int = 4):
+    from diffusers import UNet2DConditionModel
+
+    n = len(cfg.block_out_channels)
+    return UNet2DConditionModel(
+        sample_size=sample_size, in_channels=in_channels, out_channels=in_channels,
+        down_block_types=("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1),
+        block_out_channels=tuple(cfg.block_out_channels), layers_per_block=cfg.layers_per_block,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=tuple(c // cfg.attention_head_dim for c in cfg.block_out_channels),
+        norm_num_groups=32,
+    )
+
+
+def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image: np.ndarray,
+               pairs_text: np.ndarray, text_states: torch.Tensor, empty_state: torch.Tensor,
+               cfg: UNetTrainConfig, progress: bool = True, log=None):
+    """ε-prediction training.
+
+    ``latent_mean/std`` are the autoencoder's posterior per corpus image (scaled); each step samples
+    a latent from it, as SD's training did. ``pairs_image[i]`` and ``pairs_text[i]`` index an image
+    and a row of ``text_states`` (the text encoder's 77 x d states per unique caption).
+    """
+    from diffusers import DDPMScheduler
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    noise_scheduler = DDPMScheduler(**SCHEDULE)
+    unet = build_unet(cfg, latent_mean.shape[-1], text_states.shape[-1], latent_mean.shape[1])
+    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.01)
+    warmup = 200
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))))
+    losses = []
+    bar = tqdm(range(cfg.steps), desc="U-Net", disable=not progress)
+    n = len(pairs_image)
+    for step in bar:
+        idx = rng.integers(0, n, size=cfg.batch_size)
+        img = torch.from_numpy(pairs_image[idx])
+        latents = latent_mean[img] + latent_std[img] * torch.randn_like(latent_mean[img])
+        encoder_hidden_states = text_states[torch.from_numpy(pairs_text[idx])].float()
+        drop = torch.from_numpy(rng.random(cfg.batch_size) < cfg.cond_drop)
+        encoder_hidden_states = torch.where(drop.view(-1, 1, 1), empty_state.float(), encoder_hidden_states)
+        noise = torch.randn_like(latents)
+        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (cfg.batch_size,))
+        noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)  # forward process q(x_t | x_0)
+        noise_pred = unet(noisy_latents, timesteps, encoder_hidden_states).sample
+        loss = F.mse_loss(noise_pred, noise)  # the ε-prediction objective
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            d = min(cfg.ema_decay, (1 + step) / (10 + step))
+            for k, v in unet.state_dict().items():
+                if v.is_floating_point():
+                    ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if log:
+                log(step, {"unet_loss": float(np.mean(losses[-50:]))})
+    unet.load_state_dict(ema)
+    unet.eval()
+    return unet, losses
+
+
+@contextmanager
+def skip_connections_scaled(unet, scale: float = 0.0):
+    """Scale the U-Net's skip connections (the encoder features handed across to the decoder).
+
+    Chapter 4 zeroes them at sampling time to measure what they carry. Implemented with forward
+    pre-hooks on the up blocks, which receive the skips as ``res_hidden_states_tuple``.
+    """
+    handles = []
+
+    def hook(module, args, kwargs):
+        if "res_hidden_states_tuple" in kwargs:
+            kwargs["res_hidden_states_tuple"] = tuple(h * scale for h in kwargs["res_hidden_states_tuple"])
+        return args, kwargs
+
+    for block in unet.up_blocks:
+        handles.append(block.register_forward_pre_hook(hook, with_kwargs=True))
+    try:
+        yield unet
+    finally:
+        for h in handles:
+            h.remove()
