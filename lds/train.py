@@ -238,7 +238,7 @@ class Trainer:
 
         clip = self.clip_model()
         text_encoder = CLIPTextModel(clip.config.text_config)
-        text_encoder.text_model.load_state_dict(clip.text_model.state_dict())
+        text_encoder.load_state_dict(clip.text_model.state_dict())
         scheduler = DDIMScheduler(**SCHEDULE, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
         pipe = StableDiffusionPipeline(
             vae=AutoencoderKL.from_pretrained(str(self.workdir / "vae")),

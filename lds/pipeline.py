@@ -1,0 +1,138 @@
+"""Loading a model: lds-mini, a local diffusers folder, or a Hugging Face hub id.
+
+Chapter 1 (The model is not one network) explains what comes back.
+
+:func:`load_pipeline` returns a real diffusers ``StableDiffusionPipeline``. Nothing touches the
+network unless the reader allows it (``allow_download=True`` or ``LDS_ALLOW_DOWNLOAD=1``): a hub
+id is looked up in the local Hugging Face cache only, so that a classroom without internet gets an
+immediate, clear error instead of a 45-second retry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+BUILTIN = {"lds-mini": WEIGHTS_DIR / "lds-mini"}
+SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The requested model is not available offline (or does not exist)."""
+
+
+def downloads_allowed(allow_download: bool = False) -> bool:
+    return bool(allow_download) or os.environ.get("LDS_ALLOW_DOWNLOAD", "") not in ("", "0", "false", "False")
+
+
+def _is_pipeline_folder(path: Path) -> bool:
+    return (path / "model_index.json").is_file()
+
+
+def resolve(name_or_path: str, *, allow_download: bool = False) -> tuple[str, str]:
+    """Where a model comes from: ``(kind, location)`` with kind in builtin / folder / hub-cache / hub.
+
+    Raises :class:`ModelNotFoundError` with what was looked for and what to do.
+    """
+    name = str(name_or_path).strip()
+    if name in BUILTIN:
+        folder = BUILTIN[name]
+        if not _is_pipeline_folder(folder):
+            raise ModelNotFoundError(
+                f"The built-in model {name!r} should be at {folder}, but its model_index.json is missing. "
+                "Reinstall lds from a complete checkout, or retrain it with `lds train`.")
+        return "builtin", str(folder)
+    path = Path(name).expanduser()
+    if path.exists():
+        if _is_pipeline_folder(path):
+            return "folder", str(path.resolve())
+        raise ModelNotFoundError(
+            f"{path} exists but is not a diffusers pipeline folder (no model_index.json). Point --model at the "
+            "folder that contains model_index.json, unet/, vae/, text_encoder/ and tokenizer/.")
+    if _HUB_ID.match(name):
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "model_index.json")
+        if isinstance(cached, str):
+            return "hub-cache", str(Path(cached).parent)
+        if downloads_allowed(allow_download):
+            return "hub", name
+        raise ModelNotFoundError(
+            f"{name!r} looks like a Hugging Face hub id, but it is not in the local cache "
+            f"({_cache_dir()}) and downloads are off. Either allow a download (allow_download=True, "
+            "`lds generate --allow-download`, or LDS_ALLOW_DOWNLOAD=1; needs internet and, for some models, "
+            "accepting a licence on the hub), or pass the path of a local diffusers folder.")
+    raise ModelNotFoundError(
+        f"Unknown model {name!r}: it is not a built-in model ({', '.join(BUILTIN)}), not an existing folder, "
+        "and not a hub id of the form 'owner/name'. Run `lds info` to see the models available offline.")
+
+
+def _cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = False, device: str = "cpu",
+                  dtype=None):
+    """A diffusers ``StableDiffusionPipeline`` for ``name_or_path`` (see :func:`resolve`).
+
+    ``device`` defaults to the CPU and ``dtype`` to float32; GPU users pass ``device="cuda"`` and
+    may pass ``dtype=torch.float16``. The safety checker of SD 1.5 is not loaded: the book studies
+    the generator, and lds-mini has none.
+    """
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    kind, location = resolve(name_or_path, allow_download=allow_download)
+    dtype = dtype or torch.float32
+    offline = kind != "hub"
+    kwargs = dict(torch_dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+                  use_safetensors=True)
+    old = os.environ.get("HF_HUB_OFFLINE")
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        if kind == "hub-cache":
+            pipe = StableDiffusionPipeline.from_pretrained(name_or_path, local_files_only=True, **kwargs)
+        else:
+            pipe = StableDiffusionPipeline.from_pretrained(location, local_files_only=offline, **kwargs)
+    except (OSError, ValueError, RuntimeError) as err:  # corrupted or incomplete weights
+        raise ModelNotFoundError(
+            f"Could not load the model at {location}: {err}. The files may be incomplete or corrupted; "
+            "for lds-mini, restore lds/weights/lds-mini from git (`git checkout -- lds/weights`) or retrain "
+            "it with `lds train`.") from err
+    finally:
+        if offline:
+            if old is None:
+                os.environ.pop("HF_HUB_OFFLINE", None)
+            else:
+                os.environ["HF_HUB_OFFLINE"] = old
+    pipe.set_progress_bar_config(disable=True)
+    pipe.lds_source = {"name": str(name_or_path), "kind": kind, "location": location}
+    return pipe.to(device)
+
+
+def available_models() -> list[dict]:
+    """Models that load offline: built-ins and SD-family pipelines in the Hugging Face cache."""
+    out = []
+    for name, folder in BUILTIN.items():
+        out.append({"name": name, "kind": "builtin", "location": str(folder), "available": _is_pipeline_folder(folder)})
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        for repo in scan_cache_dir().repos:
+            if repo.repo_type == "model" and any(
+                    f.file_name == "model_index.json" for rev in repo.revisions for f in rev.files):
+                out.append({"name": repo.repo_id, "kind": "hub-cache", "location": str(repo.repo_path),
+                            "available": True})
+    except Exception:  # no cache folder yet  # noqa: BLE001
+        pass
+    return out
+
+
+def lds_mini_path() -> Path:
+    return BUILTIN["lds-mini"]
