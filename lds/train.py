@@ -251,6 +251,16 @@ class Trainer:
         pipe.to(torch.float16)  # half precision on disk; lds.load_pipeline loads float32
         pipe.save_pretrained(str(self.out), safe_serialization=True)
         save_clip(clip, self.out / "clip")
+        # The PatchGAN that judged the autoencoder's outputs, for chapter 3 (safetensors, half precision)
+        from safetensors.torch import load_file, save_file
+
+        disc = {k: (v.half() if v.is_floating_point() else v)
+                for k, v in load_file(str(self.workdir / "discriminator.safetensors")).items()}
+        (self.out / "discriminator").mkdir()
+        save_file(disc, str(self.out / "discriminator" / "model.safetensors"))
+        (self.out / "discriminator" / "config.json").write_text(json.dumps(
+            {"class": "lds.autoencoder.NLayerDiscriminator", "input_nc": 3, "ndf": 32,
+             "n_layers": self.cfg.autoencoder.disc_layers}))
         for name in ("filter_report.json",):
             shutil.copy(self.workdir / name, self.out / name)
         (self.out / "training_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))

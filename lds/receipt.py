@@ -1,0 +1,72 @@
+"""The reproducibility receipt at the end of every chapter and every `lds rerun`."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("lds", "torch", "diffusers", "transformers", "open_clip_torch", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _public_location(location: str) -> str:
+    """Paths inside the lds package are shown relative to it; home folders are never written out."""
+    import lds
+
+    root = Path(lds.__file__).parent
+    try:
+        return "lds/" + str(Path(location).resolve().relative_to(root))
+    except ValueError:
+        home = str(Path.home())
+        return location.replace(home, "~") if home and home != "/" else location
+
+
+def receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) -> dict:
+    """Model (and where it came from), versions, seed, parameters, device, time."""
+    import torch
+
+    out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
+           "platform": f"{platform.system()} {platform.machine()}", "torch_threads": torch.get_num_threads()}
+    if pipe is not None:
+        src = getattr(pipe, "lds_source", {"name": "unknown", "kind": "unknown", "location": ""})
+        out["model"] = {**src, "location": _public_location(src.get("location", ""))}
+        out["device"] = str(pipe.unet.device)
+        out["dtype"] = str(pipe.unet.dtype).replace("torch.", "")
+    if seed is not None:
+        out["seed"] = int(seed)
+    if parameters:
+        out["parameters"] = parameters
+    return out
+
+
+def show_receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) -> dict:
+    """Print the receipt as a small table in a notebook (and return it)."""
+    r = receipt(pipe, parameters, seed)
+    rows = []
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}." if not isinstance(v, dict) else f"{prefix}{k}.", v) if isinstance(v, dict) \
+                    else rows.append((f"{prefix}{k}", v))
+        else:
+            rows.append((prefix.rstrip("."), value))
+
+    walk("", r)
+    width = max(len(k) for k, _ in rows)
+    print("Reproducibility receipt")
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+    return r

@@ -1,0 +1,294 @@
+"""The notebook runner: papermill over every chapter in ``_toc.yml``, then the book from those copies.
+
+Used by ``make book``, ``make test`` (through tests/test_chapters.py) and ``lds rerun``. A chapter
+re-executes only when its notebook, its parameters, the lds package or the model changed (a
+fingerprint is stored beside each executed copy), so rebuilding after one chapter changes runs
+only that chapter.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised an error; names the chapter and the cell."""
+
+    def __init__(self, chapter: str, cell: int | None, error: str, output: Path | None):
+        self.chapter, self.cell, self.error, self.output = chapter, cell, error, output
+        where = f"cell {cell}" if cell is not None else "before any cell ran"
+        super().__init__(f"Chapter {chapter!r} failed at {where}: {error}"
+                         + (f"\n  The partly executed notebook is kept at {output}" if output else ""))
+
+
+def book_root(start: Path | None = None) -> Path:
+    """The folder holding ``_toc.yml`` (the repository root), from ``LDS_BOOK`` or upwards from cwd."""
+    if os.environ.get("LDS_BOOK"):
+        return Path(os.environ["LDS_BOOK"]).resolve()
+    for folder in [Path(start or Path.cwd()).resolve(), *Path(start or Path.cwd()).resolve().parents,
+                   PACKAGE_DIR.parent]:
+        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    raise FileNotFoundError("Could not find the book (a folder with _toc.yml and notebooks/). Run this from "
+                            "the lds repository, or set LDS_BOOK to its path.")
+
+
+def _toc_files(root: Path) -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return files
+
+
+def chapters(root: Path | None = None) -> list[Path]:
+    """Every notebook the book lists, in order."""
+    root = root or book_root()
+    return [root / f"{f}.ipynb" for f in _toc_files(root) if (root / f"{f}.ipynb").exists()]
+
+
+def find_chapter(name: str, root: Path | None = None) -> Path:
+    """A chapter by stem (``05_tokenization``), number (``5``) or name fragment (``tokenization``)."""
+    found = chapters(root)
+    name = str(name).strip()
+    for nb in found:
+        num = nb.stem.split("_", 1)[0]
+        if name in (nb.stem, nb.name) or (name.isdigit() and num.isdigit() and int(num) == int(name)):
+            return nb
+    matches = [nb for nb in found if name.lower() in nb.stem.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"Unknown chapter {name!r}. Chapters: {', '.join(nb.stem for nb in found)}")
+
+
+@dataclasses.dataclass
+class Parameter:
+    name: str
+    default: object
+    type: str
+    comment: str = ""
+
+
+def parameters_of(notebook: Path) -> list[Parameter]:
+    """The chapter's parameters, read from its cell tagged ``parameters`` (the only list kept)."""
+    nb = json.loads(Path(notebook).read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            lines = source.splitlines()
+            out = []
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    value = ast.literal_eval(node.value)
+                    line = lines[node.lineno - 1]
+                    comment = line.split("#", 1)[1].strip() if "#" in line else ""
+                    out.append(Parameter(node.targets[0].id, value, type(value).__name__, comment))
+            return out
+    raise ValueError(f"{notebook} has no cell tagged 'parameters'.")
+
+
+def check_parameters(notebook: Path, given: dict) -> dict:
+    """Validate names and types against the chapter before anything runs; returns coerced values."""
+    params = {p.name: p for p in parameters_of(notebook)}
+    valid = ", ".join(f"{p.name} ({p.type}, default {p.default!r})" for p in params.values())
+    out = {}
+    for name, value in given.items():
+        if name not in params:
+            raise ValueError(f"Chapter {Path(notebook).stem} has no parameter {name!r}. Valid parameters: {valid}")
+        out[name] = coerce(value, params[name], Path(notebook).stem)
+    return out
+
+
+def coerce(value, param: Parameter, chapter: str = ""):
+    """A command-line string (or a value) converted to the parameter's type, or a clear error."""
+    want = type(param.default)
+    if isinstance(value, str) and want is not str:
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if want is list and isinstance(value, str):
+        value = [value]
+    if param.default is None or isinstance(value, want) and not (want is int and isinstance(value, bool)):
+        return value
+    raise ValueError(f"Parameter {param.name!r} of chapter {chapter} must be {want.__name__} "
+                     f"(default {param.default!r}), got {value!r}.")
+
+
+def fingerprint(notebook: Path, parameters: dict) -> str:
+    """What an executed copy depends on: the notebook, its parameters, lds's code and the model."""
+    h = hashlib.sha256()
+    h.update(Path(notebook).read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    for f in sorted(PACKAGE_DIR.rglob("*")):
+        if f.is_file() and f.suffix in (".py", ".json", ".safetensors", ".txt") and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(PACKAGE_DIR)).encode())
+            h.update(str(f.stat().st_size).encode() if f.suffix == ".safetensors" else f.read_bytes())
+    return h.hexdigest()
+
+
+def execute(notebook: Path, output: Path, parameters: dict | None = None, *, force: bool = False,
+            progress: bool = True, timeout: int = 1800) -> dict:
+    """Execute one chapter with papermill into ``output``; returns timings. Raises ChapterFailed."""
+    import papermill as pm
+
+    parameters = check_parameters(notebook, parameters or {})
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stamp = output.with_suffix(".fingerprint")
+    fp = fingerprint(notebook, parameters)
+    if not force and output.exists() and stamp.exists() and stamp.read_text() == fp:
+        return {"chapter": notebook.stem, "skipped": True, "seconds": 0.0}
+    t0 = time.perf_counter()
+    env_before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(output.parent),
+                            progress_bar=False, log_output=False, kernel_name="python3",
+                            execution_timeout=timeout, report_mode=False)
+    except pm.PapermillExecutionError as err:
+        stamp.unlink(missing_ok=True)
+        cell = _failed_cell(output)
+        raise ChapterFailed(notebook.stem, cell, f"{err.ename}: {err.evalue}", output) from None
+    except Exception as err:  # kernel died, timeout ...
+        stamp.unlink(missing_ok=True)
+        raise ChapterFailed(notebook.stem, _failed_cell(output), f"{type(err).__name__}: {err}",
+                            output if output.exists() else None) from None
+    finally:
+        if env_before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+    stamp.write_text(fp)
+    seconds = time.perf_counter() - t0
+    if progress:
+        print(f"  executed {notebook.stem} in {seconds:.1f} s", flush=True)
+    return {"chapter": notebook.stem, "skipped": False, "seconds": round(seconds, 2)}
+
+
+def _failed_cell(output: Path) -> int | None:
+    """1-based index of the code cell that raised, from the executed copy."""
+    if not output.exists():
+        return None
+    nb = json.loads(output.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, c in enumerate(code, 1):
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            return i
+    return None
+
+
+def load_parameter_file(path: Path | None) -> dict:
+    """Per-chapter parameters: a YAML file (stem -> parameters) or a folder of ``<stem>.yml`` files."""
+    if not path:
+        return {}
+    import yaml
+
+    path = Path(path)
+    if path.is_dir():
+        return {f.stem: yaml.safe_load(f.read_text()) or {} for f in sorted(path.glob("*.yml"))}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: list[str] | None = None,
+                 force: bool = False, progress: bool = True, root: Path | None = None) -> list[dict]:
+    """Execute every chapter (or ``only`` those) into ``out_dir``; stops at the first failure."""
+    root = root or book_root()
+    per_chapter = load_parameter_file(parameter_file)
+    out_dir = Path(out_dir)
+    results = []
+    for nb in chapters(root):
+        if nb.parent.name != "notebooks" or (only and nb.stem not in only):
+            continue
+        out = out_dir / "notebooks" / nb.name
+        results.append(execute(nb, out, per_chapter.get(nb.stem, {}), force=force, progress=progress))
+    return results
+
+
+def stage_source(executed_dir: Path, stage: Path, root: Path | None = None) -> Path:
+    """The book's source as Jupyter Book sees it: pages from book/, executed notebooks."""
+    root = root or book_root()
+    stage = Path(stage)
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(root / name, stage / name)
+    shutil.copytree(root / "book", stage / "book")
+    (stage / "notebooks").mkdir()
+    for nb in chapters(root):
+        if nb.parent.name == "notebooks":
+            executed = Path(executed_dir) / "notebooks" / nb.name
+            if not executed.exists():
+                raise FileNotFoundError(f"{executed} is missing: execute the chapters first (make book).")
+            shutil.copy(executed, stage / "notebooks" / nb.name)
+    return stage
+
+
+def build_book(executed_dir: Path, output_dir: Path, *, strict: bool = True, root: Path | None = None) -> Path:
+    """Build the HTML book from executed notebooks; strict = ``-W -n --keep-going``."""
+    root = root or book_root()
+    output_dir = Path(output_dir).resolve()
+    stage = stage_source(executed_dir, output_dir.parent / (output_dir.name + "-src"), root)
+    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(stage), "--path-output", str(stage),
+           "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"The book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    built = stage / "_build" / "html"
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    shutil.move(str(built), str(output_dir))
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lds.runner``: execute the chapters and build the book (used by ``make book``)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m lds.runner", description=main.__doc__)
+    p.add_argument("--executed", default="_build/executed", help="where executed notebooks go")
+    p.add_argument("--html", default="_build/html", help="where the HTML book goes")
+    p.add_argument("--parameters", default=None, help="YAML file: chapter stem -> parameters")
+    p.add_argument("--only", nargs="*", default=None, help="execute only these chapters")
+    p.add_argument("--force", action="store_true", help="re-execute even if nothing changed")
+    p.add_argument("--no-build", action="store_true", help="execute only; do not build HTML")
+    p.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
+    args = p.parse_args(argv)
+    root = book_root()
+    t0 = time.perf_counter()
+    try:
+        results = execute_book(root / args.executed, args.parameters, only=args.only, force=args.force, root=root)
+    except ChapterFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    ran = [r for r in results if not r["skipped"]]
+    print(f"executed {len(ran)} chapter(s), {len(results) - len(ran)} unchanged, "
+          f"in {time.perf_counter() - t0:.1f} s")
+    if not args.no_build:
+        try:
+            html = build_book(root / args.executed, root / args.html, strict=not args.no_strict, root=root)
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"The book is built. Open {html / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
