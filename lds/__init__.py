@@ -18,8 +18,6 @@ _LAZY = {
     "record_cross_attention": "lds.attention",
     "apply_guidance": "lds.guidance",
     "load_corpus": "lds.corpus",
-    "record": "lds.record",
-    "claim": "lds.record",
     "show_receipt": "lds.receipt",
 }
 

@@ -220,5 +220,16 @@ def text_embeds(model, tokenizer, captions, batch_size: int = 1024) -> torch.Ten
 
 
 def clip_score(model, tokenizer, images, captions) -> np.ndarray:
-    """Cosine similarity of each image with its caption: the number LAION thresholded."""
-    return (image_embeds(model, images) * text_embeds(model, tokenizer, captions)).sum(-1).numpy()
+    """Cosine similarity of each image with its caption: the number LAION thresholded.
+
+    ``images`` may be an array of images, or a pair ``(unique_images, index)`` so that a web of many
+    pairs over few images embeds each image once; captions are embedded once per unique caption.
+    """
+    if isinstance(images, tuple):
+        unique_images, image_index = images
+    else:
+        unique_images, image_index = images, np.arange(len(images))
+    img = image_embeds(model, unique_images)[torch.as_tensor(image_index)]
+    unique_captions, caption_index = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
+    txt = text_embeds(model, tokenizer, list(unique_captions))[torch.as_tensor(caption_index)]
+    return (img * txt).sum(-1).numpy()

@@ -51,22 +51,25 @@ def receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) 
     return out
 
 
+def _flatten(value, prefix=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flatten(v, f"{prefix}{k}.")
+    else:
+        yield prefix.rstrip("."), value
+
+
 def show_receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) -> dict:
-    """Print the receipt as a small table in a notebook (and return it)."""
+    """Print the receipt in a notebook, record it (``receipt``) for ``lds rerun``, and return it."""
+    import json
+
+    from .record import record
+
     r = receipt(pipe, parameters, seed)
-    rows = []
-
-    def walk(prefix, value):
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}{k}." if not isinstance(v, dict) else f"{prefix}{k}.", v) if isinstance(v, dict) \
-                    else rows.append((f"{prefix}{k}", v))
-        else:
-            rows.append((prefix.rstrip("."), value))
-
-    walk("", r)
+    rows = list(_flatten(r))
     width = max(len(k) for k, _ in rows)
     print("Reproducibility receipt")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
+    record("receipt", json.dumps(r, ensure_ascii=False, default=str))
     return r

@@ -48,7 +48,7 @@ def _toc_files(root: Path) -> list[str]:
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]]
+    files = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
     for part in toc.get("parts", []):
         files += [c["file"] for c in part.get("chapters", [])]
     return files

@@ -21,6 +21,7 @@ import torch
 from .autoencoder import AutoencoderTrainConfig
 from .clip import CLIPTrainConfig
 from .corpus import WebConfig
+from .evaluate import EvalConfig
 from .filter import FilterConfig
 from .unet import UNetTrainConfig
 
@@ -41,6 +42,7 @@ class TrainConfig:
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     autoencoder: AutoencoderTrainConfig = dataclasses.field(default_factory=AutoencoderTrainConfig)
     unet: UNetTrainConfig = dataclasses.field(default_factory=UNetTrainConfig)
+    evaluation: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     seed: int = 0
 
     @classmethod
@@ -53,6 +55,7 @@ class TrainConfig:
             web=WebConfig(pairs=500),
             autoencoder=AutoencoderTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4, disc_start=1),
             unet=UNetTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4),
+            evaluation=EvalConfig(n_prompts=8, n_per_language=2, num_inference_steps=2, batch_size=8),
         )
 
     def to_dict(self) -> dict:
@@ -147,8 +150,7 @@ class Trainer:
 
         corpus = self.corpus()
         web = sample_web(corpus, self.cfg.web)
-        images = corpus.rgb()[web["image"]]
-        scores = clip_score(self.clip_model(), self.tokenizer(), images, web["caption"])
+        scores = clip_score(self.clip_model(), self.tokenizer(), (corpus.rgb(), web["image"]), web["caption"])
         threshold = threshold_for_share(scores, self.cfg.filter.drop_share)
         report = filter_report(web, scores, threshold, corpus)
         np.savez(self.workdir / "web.npz", image=web["image"], lang=web["lang"],
@@ -264,15 +266,35 @@ class Trainer:
         for name in ("filter_report.json",):
             shutil.copy(self.workdir / name, self.out / name)
         (self.out / "training_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        (self.out / "training_curves.json").write_text(json.dumps(self._curves()))
         size = sum(f.stat().st_size for f in self.out.rglob("*") if f.is_file())
         return {"bytes_on_disk": int(size)}
+
+    def _curves(self, points: int = 200) -> dict:
+        """Loss curves of each stage, averaged down to ``points`` values (for the model card)."""
+        def down(values):
+            values = np.asarray(values, dtype=np.float64)
+            if len(values) == 0:
+                return []
+            chunks = np.array_split(values, min(points, len(values)))
+            return [round(float(c.mean()), 5) for c in chunks]
+
+        vae = json.loads((self.workdir / "vae_history.json").read_text())
+        return {
+            "clip_loss": down(np.load(self.workdir / "clip_losses.npy")),
+            "clip_steps": self.cfg.clip.steps,
+            "vae_l1": down(vae["l1"]), "vae_perceptual": down(vae["perceptual"]),
+            "vae_steps": self.cfg.autoencoder.steps, "vae_disc_start": self.cfg.autoencoder.disc_start,
+            "unet_loss": down(np.load(self.workdir / "unet_losses.npy")),
+            "unet_steps": self.cfg.unet.steps,
+        }
 
     def stage_evaluate(self):
         from .evaluate import evaluate_model
         from .pipeline import load_pipeline
 
         pipe = load_pipeline(str(self.out))
-        result = evaluate_model(pipe, progress=self.progress)
+        result = evaluate_model(pipe, self.cfg.evaluation, progress=self.progress)
         (self.out / "evaluation.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
         return {k: v for k, v in result.items() if not isinstance(v, (list, dict))}
 

@@ -1,0 +1,115 @@
+"""The notebook runner and `lds rerun`: parameters checked first, runs never overwritten, failures named."""
+
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lds.rerun import RerunError, rerun, rerun_batch
+from lds.runner import ChapterFailed, chapters, check_parameters, execute, find_chapter, parameters_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toy_book(tmp_path, failing=False):
+    """A one-chapter book with the real layout, for fast runner tests."""
+    (tmp_path / "notebooks").mkdir(parents=True)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01_toy\n")
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('prompt = "red apple"  # the prompt\nseed = 0  # a seed\nscale = 1.5')
+    params.metadata["tags"] = ["parameters"]
+    body = "raise RuntimeError('boom')" if failing else "from lds.record import record\nrecord('echo', prompt)\nrecord('twice', seed * 2)"
+    nb.cells = [nbformat.v4.new_markdown_cell("# Toy"), params, nbformat.v4.new_code_cell(body),
+                nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(tmp_path / "notebooks" / "01_toy.ipynb"))
+    return tmp_path
+
+
+def test_every_toc_chapter_has_one_parameters_cell_and_no_outputs():
+    nbs = [nb for nb in chapters(ROOT) if nb.parent.name == "notebooks"]
+    assert len(nbs) >= 10
+    for nb in nbs:
+        data = json.loads(nb.read_text())
+        tagged = [c for c in data["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, nb.name
+        assert not any(c.get("outputs") for c in data["cells"] if c["cell_type"] == "code"), f"{nb.name} has outputs"
+        names = {p.name for p in parameters_of(nb)}
+        if nb.stem not in ("09_conclusion", "10_claims"):
+            assert "model" in names and "seed" in names, nb.name
+
+
+def test_find_chapter_by_number_and_name():
+    assert find_chapter("5", ROOT).stem == "05_tokenization"
+    assert find_chapter("tokenization", ROOT).stem == "05_tokenization"
+    with pytest.raises(ValueError, match="Unknown chapter"):
+        find_chapter("nonsense", ROOT)
+
+
+def test_parameters_are_checked_against_the_cell(tmp_path):
+    book = _toy_book(tmp_path)
+    nb = book / "notebooks" / "01_toy.ipynb"
+    assert [p.name for p in parameters_of(nb)] == ["prompt", "seed", "scale"]
+    assert check_parameters(nb, {"seed": "3", "scale": "2"}) == {"seed": 3, "scale": 2.0}
+    with pytest.raises(ValueError, match="no parameter 'sed'.*Valid parameters: prompt"):
+        check_parameters(nb, {"sed": 1})
+    with pytest.raises(ValueError, match="must be int"):
+        check_parameters(nb, {"seed": "three"})
+
+
+def test_execute_skips_unchanged_and_names_the_failing_cell(tmp_path):
+    book = _toy_book(tmp_path / "ok")
+    out = tmp_path / "exec" / "01_toy.ipynb"
+    first = execute(book / "notebooks" / "01_toy.ipynb", out, {"seed": 2}, progress=False)
+    again = execute(book / "notebooks" / "01_toy.ipynb", out, {"seed": 2}, progress=False)
+    assert not first["skipped"] and again["skipped"]
+    bad = _toy_book(tmp_path / "bad", failing=True)
+    with pytest.raises(ChapterFailed, match=r"01_toy.*cell 2.*boom") as err:
+        execute(bad / "notebooks" / "01_toy.ipynb", tmp_path / "exec2" / "01_toy.ipynb", progress=False)
+    assert err.value.output.exists(), "the partly executed notebook is kept"
+
+
+def test_rerun_writes_notebook_html_and_receipt(tmp_path):
+    book = _toy_book(tmp_path / "book")
+    folder = rerun("toy", {"prompt": "grinning face", "seed": "4"}, out=tmp_path / "run1", root=book, progress=False)
+    receipt = json.loads((folder / "receipt.json").read_text())
+    assert receipt["parameters"] == {"prompt": "grinning face", "seed": 4, "scale": 1.5}
+    assert receipt["status"] == "ok" and receipt["versions"]["diffusers"]
+    page = (folder / "01_toy.html").read_text()
+    assert "data:image/png;base64" in page
+    assert "https://" not in "".join(l for l in page.splitlines() if "<script" in l and "src=" in l)
+    with pytest.raises(RerunError, match="never overwritten"):
+        rerun("toy", {}, out=tmp_path / "run1", root=book, progress=False)
+    with pytest.raises(RerunError, match="no parameter"):
+        rerun("toy", {"promt": "x"}, out=tmp_path / "run2", root=book, progress=False)
+    assert not (tmp_path / "run2").exists(), "nothing is created before parameters are valid"
+
+
+def test_failing_rerun_keeps_what_it_produced(tmp_path):
+    book = _toy_book(tmp_path / "book", failing=True)
+    with pytest.raises(RerunError, match="failed at cell 2.*kept in"):
+        rerun("toy", {}, out=tmp_path / "run", root=book, progress=False)
+    receipt = json.loads((tmp_path / "run" / "receipt.json").read_text())
+    assert receipt["status"] == "failed" and receipt["error"]["cell"] == 2
+    assert (tmp_path / "run" / "01_toy.ipynb").exists()
+
+
+def test_batch_runs_and_comparison_page(tmp_path):
+    book = _toy_book(tmp_path / "book")
+    rows = tmp_path / "class.csv"
+    with open(rows, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "prompt", "seed"])
+        w.writerow(["ana", "red apple", "1"])
+        w.writerow(["ben", "rocket", "2"])
+    index = rerun_batch("toy", rows, out=tmp_path / "class", root=book)
+    page = index.read_text()
+    assert "ana" in page and "ben" in page and page.count("data:image/png") >= 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prompt,sede\nx,1\n")
+    with pytest.raises(RerunError, match="row 1.*no parameter 'sede'"):
+        rerun_batch("toy", bad, out=tmp_path / "class2", root=book)
+    assert not (tmp_path / "class2").exists()
