@@ -52,3 +52,59 @@ def filter_report(web: dict, scores: np.ndarray, threshold: float, corpus: Corpu
         "kept_language_mix": {lang: float((keep & (web["lang"] == lang)).sum() / max(1, keep.sum()))
                               for lang in LANGUAGES},
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 2: the filter at several thresholds
+# ----------------------------------------------------------------------------------------------
+
+# LAION's thresholds on OpenAI CLIP ViT-B/32 cosines (Schuhmann et al. 2021, 2022): LAION-400M kept
+# pairs at 0.30 or above; LAION-5B used 0.28 for English and 0.26 for other languages (scored with
+# a multilingual CLIP). lds-mini's CLIP has its own scale, so a cosine of 0.28 means nothing to it;
+# the book keeps LAION's order (strict > default > lenient) and sets each threshold by the share of
+# the web it drops.
+LAION_THRESHOLDS = {
+    "strict": ("LAION-400M", 0.30),
+    "default": ("LAION-5B, English", 0.28),
+    "lenient": ("LAION-5B, other languages", 0.26),
+}
+
+
+def matched_by_language(web: dict, keep: np.ndarray) -> dict:
+    """Kept share by language among *matched* pairs only: language separated from noisy alt text."""
+    out = {}
+    for lang in LANGUAGES:
+        m = (web["lang"] == lang) & web["matched"]
+        out[lang] = {"pairs": int(m.sum()), "kept": int((keep & m).sum()),
+                     "kept_share": float((keep & m).sum() / max(1, m.sum()))}
+    return out
+
+
+def reports_at_shares(web: dict, scores: np.ndarray, corpus: Corpus, drop_shares: dict) -> dict:
+    """:func:`filter_report` at each named drop share, with English-versus-other summaries added."""
+    out = {}
+    for name, share in drop_shares.items():
+        t = threshold_for_share(scores, share)
+        rep = filter_report(web, scores, t, corpus)
+        keep = scores >= t
+        rep["drop_share"] = float(share)
+        rep["matched_by_language"] = matched_by_language(web, keep)
+        en = web["matched"] & (web["lang"] == "en")
+        other = web["matched"] & (web["lang"] != "en")
+        rep["english_matched_kept_share"] = float(keep[en].mean()) if en.any() else None
+        rep["other_matched_kept_share"] = float(keep[other].mean()) if other.any() else None
+        out[name] = rep
+    return out
+
+
+def split_threshold_report(web: dict, scores: np.ndarray, corpus: Corpus, english: float, other: float) -> dict:
+    """LAION-5B's arrangement: one threshold for English captions, a lower one for the rest."""
+    t = np.where(web["lang"] == "en", english, other)
+    keep = scores >= t
+    en = web["matched"] & (web["lang"] == "en")
+    oth = web["matched"] & (web["lang"] != "en")
+    return {"english_threshold": float(english), "other_threshold": float(other),
+            "kept_share": float(keep.mean()),
+            "english_matched_kept_share": float(keep[en].mean()) if en.any() else None,
+            "other_matched_kept_share": float(keep[oth].mean()) if oth.any() else None,
+            "matched_by_language": matched_by_language(web, keep)}

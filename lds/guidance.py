@@ -60,3 +60,90 @@ CONVENTIONS = {
     "diffusers StableDiffusionPipeline": weights_diffusers,
     "Ho & Salimans w": weights_ho_salimans,
 }
+
+
+# ------------------------------------------------------------------------------------------------
+# Measures against the guidance scale (chapter 8)
+# ------------------------------------------------------------------------------------------------
+
+def lds_scale_for(weights: tuple[float, float]) -> float:
+    """The lds ``guidance_scale`` that computes ``a*u + b*c``: ``b``, valid whenever ``a + b = 1``.
+
+    Every convention in :data:`CONVENTIONS` has ``a + b = 1``, so each tool's setting can be
+    generated with :func:`lds.sampling.generate` by passing ``b``.
+    """
+    a, b = weights
+    if not math.isclose(a + b, 1.0, abs_tol=1e-9):
+        raise ValueError(f"weights {weights} do not sum to 1: no single guidance_scale computes them.")
+    return float(b)
+
+
+def drop_rate(model_folder) -> float | None:
+    """The share of training steps in which the prompt was dropped (``training_config.json``), if recorded."""
+    import json
+    from pathlib import Path
+
+    f = Path(model_folder) / "training_config.json"
+    if not f.is_file():
+        return None
+    return json.loads(f.read_text()).get("unet", {}).get("cond_drop")
+
+
+class GuidanceRecorder:
+    """A ``callback`` for :func:`lds.sampling.generate`: per step, how far apart the two predictions are.
+
+    ``difference`` is ||c - u|| / ||u|| (the prompt's relative effect on the noise prediction) and
+    ``pushed`` is ||guided - u|| / ||u|| (how far guidance moved the prediction from the
+    unconditional one), each averaged over the batch.
+    """
+
+    def __init__(self):
+        self.difference: list[float] = []
+        self.pushed: list[float] = []
+
+    def __call__(self, state) -> None:
+        u = state.noise_pred_uncond.float().flatten(1)
+        norm = u.norm(dim=1).clamp_min(1e-12)
+        self.difference.append(float(((state.noise_pred_text.float().flatten(1) - u).norm(dim=1) / norm).mean()))
+        self.pushed.append(float(((state.noise_pred.float().flatten(1) - u).norm(dim=1) / norm).mean()))
+
+
+def hsv_saturation(images: torch.Tensor) -> torch.Tensor:
+    """Mean HSV saturation, (max - min) / max over RGB, of each ``(B, 3, H, W)`` image in [0, 1]."""
+    x = torch.as_tensor(images).float()
+    hi, lo = x.max(1).values, x.min(1).values
+    return torch.where(hi > 0, (hi - lo) / hi.clamp_min(1e-12), torch.zeros_like(hi)).flatten(1).mean(1)
+
+
+def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """Per image, the share of decoded values outside [-1, 1], before :func:`generate` clamps them.
+
+    The decoder's output range is [-1, 1]; what falls outside is pushed there by clamping, which
+    is where extreme guidance shows up as flat, saturated colour.
+    """
+    with torch.no_grad():
+        image = pipe.vae.decode(latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor, return_dict=False)[0]
+    return (image.float().abs() > 1).flatten(1).float().mean(1)
+
+
+def diversity(images: torch.Tensor) -> float:
+    """Mean RMS pixel distance between every pair of images (seeds): 0 when all are the same."""
+    x = torch.as_tensor(images).float().flatten(1)
+    if len(x) < 2:
+        return 0.0
+    d = torch.cdist(x, x) / x.shape[1] ** 0.5
+    n = len(x)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> torch.Tensor:
+    """CLIP score of each image with ``prompt``, images resized to the CLIP's input size first."""
+    import torch.nn.functional as F
+
+    from .clip import clip_score
+
+    x = torch.as_tensor(images).float()
+    size = clip_model.config.vision_config.image_size
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="area")
+    return torch.from_numpy(clip_score(clip_model, tokenizer, x, [prompt] * len(x)))

@@ -47,7 +47,9 @@ def read_records(notebook: str | Path) -> dict:
             meta = o.get("metadata", {}).get("scrapbook")
             if not meta:
                 continue
-            text = o.get("data", {}).get("text/plain", "")
+            data = o.get("data", {})
+            prefix = meta.get("mime_prefix", "")
+            text = data.get(f"{prefix}text/plain", data.get("text/plain", ""))
             text = "".join(text) if isinstance(text, list) else text
             try:
                 value = ast.literal_eval(text)

@@ -63,9 +63,11 @@ class TrainConfig:
 
 
 def _threads() -> None:
+    """All cores by default; LDS_THREADS=N to leave some for other work (a shared machine)."""
     import os
 
-    torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
+    n = int(os.environ.get("LDS_THREADS", "0")) or min(os.cpu_count() or 1, 8)
+    torch.set_num_threads(max(1, n))
 
 
 class Trainer:
