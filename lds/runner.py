@@ -163,6 +163,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
                             execution_timeout=timeout, report_mode=False)
     except pm.PapermillExecutionError as err:
         stamp.unlink(missing_ok=True)
+        scrub(output)
         cell = _failed_cell(output)
         raise ChapterFailed(notebook.stem, cell, f"{err.ename}: {err.evalue}", output) from None
     except Exception as err:  # kernel died, timeout ...
@@ -172,11 +173,27 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     finally:
         if env_before is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
+    scrub(output)
     stamp.write_text(fp)
     seconds = time.perf_counter() - t0
     if progress:
         print(f"  executed {notebook.stem} in {seconds:.1f} s", flush=True)
     return {"chapter": notebook.stem, "skipped": False, "seconds": round(seconds, 2)}
+
+
+def scrub(notebook: Path) -> None:
+    """Keep the reader's home folder and the checkout's absolute path out of an executed notebook.
+
+    Library warnings and papermill's metadata carry absolute paths; a notebook shared by a student
+    should not reveal their user name. Paths become relative to the book (``./``) or to ``~``.
+    """
+    text = Path(notebook).read_text(encoding="utf-8")
+    root = str(book_root() if os.environ.get("LDS_BOOK") else PACKAGE_DIR.parent)
+    home = str(Path.home())
+    for old, new in ((root + "/", "./"), (root, "."), (home + "/", "~/")):
+        if old and old not in ("/", "./", "~/") and len(old) > 2:
+            text = text.replace(old, new)
+    Path(notebook).write_text(text, encoding="utf-8")
 
 
 def _failed_cell(output: Path) -> int | None:

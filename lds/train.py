@@ -214,7 +214,8 @@ class Trainer:
         states = encode_prompts(text_encoder, tok, list(captions), progress=self.progress)
         empty = encode_prompts(text_encoder, tok, [""], progress=False)
         torch.save({"latent_mean": torch.cat(means), "latent_std": torch.cat(stds),
-                    "pairs_image": web["image"][keep], "pairs_text": inverse.astype(np.int64),
+                    "pairs_image": torch.from_numpy(web["image"][keep].astype(np.int64)),
+                    "pairs_text": torch.from_numpy(inverse.astype(np.int64)),
                     "text_states": states.half(), "empty_state": empty[0]},
                    self.workdir / "latents.pt")
         return {"unique_captions": int(len(captions)), "pairs": int(keep.sum())}
@@ -222,9 +223,9 @@ class Trainer:
     def stage_unet(self):
         from .unet import train_unet
 
-        data = torch.load(self.workdir / "latents.pt", weights_only=False)
-        unet, losses = train_unet(data["latent_mean"], data["latent_std"], data["pairs_image"],
-                                  data["pairs_text"], data["text_states"], data["empty_state"],
+        data = torch.load(self.workdir / "latents.pt", weights_only=True)  # tensors only: no pickle
+        unet, losses = train_unet(data["latent_mean"], data["latent_std"], np.asarray(data["pairs_image"]),
+                                  np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"],
                                   self.cfg.unet, self.progress)
         unet.save_pretrained(str(self.workdir / "unet"))
         np.save(self.workdir / "unet_losses.npy", np.array(losses))

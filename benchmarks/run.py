@@ -1,0 +1,310 @@
+"""`make bench`: speed and size of lds against plain diffusers, measured on this machine.
+
+Writes benchmarks/results.json and benchmarks/results.md (the README's performance table). Timings
+are medians of several runs; comparisons are ratios measured in the same run, interleaved, because
+shared machines are noisy. Nothing here is asserted by the tests: correctness has its own tests
+(parity, determinism); this script measures.
+
+    python benchmarks/run.py [--quick] [--only NAME ...] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks"
+PY = sys.executable
+
+
+def median_time(fn, repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def run_with_peak_memory(cmd: list[str], env=None) -> tuple[float, float, int]:
+    """Wall time (s) and peak resident memory (MB) of a command and all its children."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0.0
+    p = psutil.Process(proc.pid)
+
+    def poll():
+        nonlocal peak
+        while proc.poll() is None:
+            try:
+                procs = [p] + p.children(recursive=True)
+                peak = max(peak, sum(q.memory_info().rss for q in procs if q.is_running()) / 1e6)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    th = threading.Thread(target=poll)
+    th.start()
+    _, err = proc.communicate()
+    th.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
+    return time.perf_counter() - t0, peak, proc.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+def bench_book(repeats: int) -> dict:
+    """1. Executing every chapter with papermill on lds-mini (full defaults): wall time, peak memory."""
+    results = []
+    for _ in range(repeats):
+        tmp = Path(tempfile.mkdtemp(prefix="lds-bench-book-"))
+        wall, peak, _ = run_with_peak_memory([PY, "-m", "lds.runner", "--executed", str(tmp), "--no-build", "--force"],
+                                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        results.append((wall, peak))
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"book_execute_seconds": statistics.median(w for w, _ in results),
+            "book_peak_memory_mb": max(p for _, p in results), "runs": len(results),
+            "target": "<= 300 s, < 2000 MB"}
+
+
+def bench_first_image(repeats: int) -> dict:
+    """2a. In a process that has imported torch and diffusers: load lds-mini + 25 steps."""
+    import diffusers  # noqa: F401  (imported before timing, as the target says)
+    import torch  # noqa: F401
+
+    from lds.pipeline import load_pipeline
+    from lds.sampling import generate
+
+    def once():
+        pipe = load_pipeline("lds-mini")
+        generate(pipe, "grinning face", seed=0, num_inference_steps=25)
+
+    once()  # warm file caches
+    med, times = median_time(once, repeats)
+    return {"first_image_seconds": med, "times": times, "target": "< 2 s"}
+
+
+PLAIN_SCRIPT = """
+import sys, torch
+from diffusers import StableDiffusionPipeline
+pipe = StableDiffusionPipeline.from_pretrained(sys.argv[1], torch_dtype=torch.float32, safety_checker=None,
+                                               requires_safety_checker=False, local_files_only=True)
+pipe.set_progress_bar_config(disable=True)
+img = pipe("grinning face", generator=torch.Generator().manual_seed(0), num_inference_steps=25).images[0]
+img.save(sys.argv[2])
+"""
+
+
+def bench_cli(repeats: int) -> dict:
+    """2b. `lds generate` in a fresh process against a plain diffusers script doing the same."""
+    from lds.pipeline import lds_mini_path
+
+    tmp = Path(tempfile.mkdtemp(prefix="lds-bench-cli-"))
+    script = tmp / "plain.py"
+    script.write_text(PLAIN_SCRIPT)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    lds_times, plain_times = [], []
+    for i in range(repeats + 1):  # the first pair warms caches and is dropped
+        out = tmp / f"lds{i}.png"
+        t0 = time.perf_counter()
+        subprocess.run([PY, "-m", "lds", "generate", "grinning face", "--out", str(out)], check=True, env=env,
+                       capture_output=True, cwd=ROOT)
+        t_lds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        subprocess.run([PY, str(script), str(lds_mini_path()), str(tmp / f"plain{i}.png")], check=True, env=env,
+                       capture_output=True)
+        t_plain = time.perf_counter() - t0
+        if i:
+            lds_times.append(t_lds)
+            plain_times.append(t_plain)
+    shutil.rmtree(tmp, ignore_errors=True)
+    ratios = [a / b for a, b in zip(lds_times, plain_times)]
+    return {"lds_generate_seconds": statistics.median(lds_times), "plain_diffusers_seconds": statistics.median(plain_times),
+            "ratio": statistics.median(ratios), "target": "ratio <= 1.1"}
+
+
+def _sd15_random_pipeline():
+    """A StableDiffusionPipeline at SD 1.5's published configuration with random weights."""
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from lds.tokenizer import reference_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
+                                block_out_channels=(320, 640, 1280, 1280), layers_per_block=2)
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        sample_size=512)
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                        num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
+                                        eos_token_id=49407, bos_token_id=49406, pad_token_id=49407))
+    sched = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                          steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=reference_tokenizer(), unet=unet,
+                                   scheduler=sched, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.lds_source = {"name": "random SD 1.5 configuration", "kind": "random", "location": ""}
+    return pipe
+
+
+def _instrumented_vs_plain(pipe, steps: int, repeats: int) -> dict:
+    import torch
+
+    from lds.attention import record_cross_attention
+    from lds.sampling import decode_latents, generate
+
+    prompt, seed = "grinning face", 0
+
+    def plain():
+        return pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
+                    guidance_scale=7.5, output_type="np").images
+
+    def instrumented():
+        preds = []
+        with record_cross_attention(pipe) as rec:
+            def callback(state):
+                rec.step()
+                preds.append(state.pred_original_sample)
+            out = generate(pipe, prompt, seed=seed, num_inference_steps=steps, guidance_scale=7.5, callback=callback)
+        rec.result()
+        return out, preds
+
+    plain()
+    instrumented()
+    t_plain, t_instr = [], []
+    for _ in range(repeats):  # interleaved
+        t0 = time.perf_counter(); ref = plain(); t_plain.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); out, _ = instrumented(); t_instr.append(time.perf_counter() - t0)
+    import numpy as np
+
+    same = bool(np.array_equal(np.asarray(out.images[0]), (ref[0] * 255).round().astype("uint8")))
+    return {"plain_seconds": statistics.median(t_plain), "instrumented_seconds": statistics.median(t_instr),
+            "ratio": statistics.median([a / b for a, b in zip(t_instr, t_plain)]), "same_image": same}
+
+
+def bench_instrumented(repeats: int, quick: bool) -> dict:
+    """3. Cross-attention recording + per-step predicted image vs the plain diffusers pipeline."""
+    import torch
+
+    from lds.pipeline import load_pipeline
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    out = {"lds-mini (25 steps)": _instrumented_vs_plain(load_pipeline("lds-mini"), 25, repeats)}
+    if not quick:
+        out["SD 1.5 configuration, random weights (3 steps, 64x64 latents)"] = _instrumented_vs_plain(
+            _sd15_random_pipeline(), 3, max(2, repeats // 2))
+    out["target"] = "ratio <= 1.15, same image"
+    return out
+
+
+def bench_training() -> dict:
+    """4. Retraining lds-mini, per stage: read from the metrics.json the last `lds train` wrote."""
+    from lds.pipeline import lds_mini_path
+
+    m = json.loads((lds_mini_path() / "metrics.json").read_text())
+    stages = {k: v["seconds"] for k, v in m.items() if isinstance(v, dict) and "seconds" in v}
+    return {"stage_seconds": stages, "total_seconds": sum(stages.values()),
+            "note": "from the shipped model's metrics.json (the training run that produced it)",
+            "target": "<= 2700 s"}
+
+
+def bench_rebuild() -> dict:
+    """5. Rebuilding the book after one chapter changes: only that chapter re-executes."""
+    import nbformat
+
+    from lds.runner import execute_book
+
+    tmp = Path(tempfile.mkdtemp(prefix="lds-bench-rebuild-"))
+    src = tmp / "book"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", "_build", ".git", "runs", ".lds-cache"))
+    t0 = time.perf_counter()
+    first = execute_book(tmp / "exec", src / "tests" / "ci_parameters", root=src, progress=False)
+    t_first = time.perf_counter() - t0
+    nb_path = src / "notebooks" / "05_tokenization.ipynb"
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("An edit."))
+    nbformat.write(nb, str(nb_path))
+    t0 = time.perf_counter()
+    second = execute_book(tmp / "exec", src / "tests" / "ci_parameters", root=src, progress=False)
+    t_second = time.perf_counter() - t0
+    ran = [r["chapter"] for r in second if not r["skipped"]]
+    chapter_time = sum(r["seconds"] for r in second if not r["skipped"])
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {"first_seconds": t_first, "rebuild_seconds": t_second, "re_executed": ran,
+            "overhead_seconds": t_second - chapter_time, "target": "only the changed chapter; overhead < 60 s"}
+
+
+def markdown(results: dict) -> str:
+    lines = ["| measure | result | target |", "|---|---|---|"]
+    if "book" in results:
+        b = results["book"]
+        lines.append(f"| execute the whole book (papermill, lds-mini) | {b['book_execute_seconds']:.0f} s, peak "
+                     f"{b['book_peak_memory_mb']:.0f} MB | ≤ 300 s, < 2,000 MB |")
+    if "first_image" in results:
+        lines.append(f"| load lds-mini + 25 steps (torch, diffusers imported) | "
+                     f"{results['first_image']['first_image_seconds']:.2f} s | < 2 s |")
+    if "cli" in results:
+        c = results["cli"]
+        lines.append(f"| `lds generate` vs plain diffusers script, fresh process | {c['lds_generate_seconds']:.1f} s vs "
+                     f"{c['plain_diffusers_seconds']:.1f} s (×{c['ratio']:.2f}) | ≤ ×1.10 |")
+    if "instrumented" in results:
+        for k, v in results["instrumented"].items():
+            if isinstance(v, dict):
+                lines.append(f"| recording + per-step prediction vs plain pipeline, {k} | ×{v['ratio']:.3f} "
+                             f"(same image: {v['same_image']}) | ≤ ×1.15 |")
+    if "training" in results:
+        t = results["training"]
+        per = ", ".join(f"{k} {v / 60:.1f}" for k, v in t["stage_seconds"].items())
+        lines.append(f"| retrain lds-mini (minutes per stage: {per}) | {t['total_seconds'] / 60:.1f} min | ≤ 45 min |")
+    if "rebuild" in results:
+        r = results["rebuild"]
+        lines.append(f"| rebuild after editing one chapter | re-executed {', '.join(r['re_executed']) or 'none'}; "
+                     f"overhead {r['overhead_seconds']:.1f} s | that chapter only; < 60 s + its time |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="skip the SD 1.5-sized comparison and repeat less")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--only", nargs="*", choices=["book", "first_image", "cli", "instrumented", "training", "rebuild"])
+    args = p.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    wanted = args.only or ["book", "first_image", "cli", "instrumented", "training", "rebuild"]
+    reps = 2 if args.quick else args.repeats
+    results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+               "date": time.strftime("%Y-%m-%d %H:%M")}
+    runners = {"book": lambda: bench_book(1), "first_image": lambda: bench_first_image(reps),
+               "cli": lambda: bench_cli(max(2, reps // 2 + 1)), "instrumented": lambda: bench_instrumented(reps, args.quick),
+               "training": bench_training, "rebuild": bench_rebuild}
+    previous = json.loads((OUT / "results.json").read_text()) if (OUT / "results.json").exists() else {}
+    for name in wanted:
+        print(f"[bench] {name} ...", flush=True)
+        results[name] = runners[name]()
+        print(json.dumps(results[name], indent=2, default=str), flush=True)
+    merged = {**previous, **results}
+    (OUT / "results.json").write_text(json.dumps(merged, indent=2, default=str))
+    table = markdown(merged)
+    (OUT / "results.md").write_text(f"# Benchmarks\n\nMeasured {merged['date']} on {merged['machine']['cpus']} CPU cores "
+                                    f"with `make bench` (`python benchmarks/run.py`).\n\n{table}\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
