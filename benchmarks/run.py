@@ -99,7 +99,7 @@ def bench_first_image(repeats: int) -> dict:
 PLAIN_SCRIPT = """
 import sys, torch
 from diffusers import StableDiffusionPipeline
-pipe = StableDiffusionPipeline.from_pretrained(sys.argv[1], torch_dtype=torch.float32, safety_checker=None,
+pipe = StableDiffusionPipeline.from_pretrained(sys.argv[1], dtype=torch.float32, safety_checker=None,
                                                requires_safety_checker=False, local_files_only=True)
 pipe.set_progress_bar_config(disable=True)
 img = pipe("grinning face", generator=torch.Generator().manual_seed(0), num_inference_steps=25).images[0]

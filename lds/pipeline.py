@@ -90,11 +90,19 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
     kind, location = resolve(name_or_path, allow_download=allow_download)
     dtype = dtype or torch.float32
     offline = kind != "hub"
-    kwargs = dict(torch_dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    kwargs = dict(dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
                   use_safetensors=True)
     old = os.environ.get("HF_HUB_OFFLINE")
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
+    # A sub-second local load needs no progress bars in a notebook; restored afterwards.
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    bars = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled())
+    if kind != "hub":
+        dlog.disable_progress_bar()
+        tlog.disable_progress_bar()
     try:
         if kind == "hub-cache":
             pipe = StableDiffusionPipeline.from_pretrained(name_or_path, local_files_only=True, **kwargs)
@@ -106,6 +114,10 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
             "for lds-mini, restore lds/weights/lds-mini from git (`git checkout -- lds/weights`) or retrain "
             "it with `lds train`.") from err
     finally:
+        if bars[0]:
+            dlog.enable_progress_bar()
+        if bars[1]:
+            tlog.enable_progress_bar()
         if offline:
             if old is None:
                 os.environ.pop("HF_HUB_OFFLINE", None)
