@@ -1,0 +1,151 @@
+"""The claims registry and the ledger (lds/claims.py, notebooks/10_claims.ipynb)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lds.claims import CLAIMS, NOT_CHECKED, collect, ledger_html, summary
+from lds.record import CLAIM_PREFIX, VERDICTS, read_records
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = Path("/work/shared/paper/the-market-in-the-model.txt")  # not shipped; checked where present
+
+
+def _glue_output(name: str, value) -> dict:
+    """An output cell exactly as myst-nb's ``glue(name, value, display=False)`` writes it."""
+    return {"output_type": "display_data", "metadata": {"scrapbook": {"name": name, "mime_prefix": ""}},
+            "data": {"text/plain": repr(value)}}
+
+
+def _claim_output(number: int, verdict: str, lds_mini: str = "x", sd15: str = "y", cell: str = "",
+                  note: str = "") -> dict:
+    row = {"number": number, "lds_mini": lds_mini, "sd15": sd15, "verdict": verdict, "cell": cell, "note": note}
+    return _glue_output(f"{CLAIM_PREFIX}{number}", json.dumps(row, ensure_ascii=False))
+
+
+def _write_notebook(path: Path, title: str, outputs: list[dict]) -> Path:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "markdown", "id": "t", "metadata": {}, "source": [f"# {title}\n", "\n", "Text."]},
+                    {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, "source": "",
+                     "outputs": outputs}]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+@pytest.fixture
+def executed_dir(tmp_path):
+    _write_notebook(tmp_path / "05_tokenization.ipynb", "5. Tokenization", [
+        _glue_output("n_vocab", 49408),
+        _claim_output(6, "holds with a qualifier", "49,408 entries", "49,408 (open_clip ViT-L-14 config)",
+                      cell="Counting the vocabulary", note="49,152 omits the 256 </w> byte tokens"),
+        _claim_output(8, "holds with a qualifier", "77 x 128", "77 x 768 (config)"),
+    ])
+    _write_notebook(tmp_path / "08_guidance.ipynb", "8. Guidance", [
+        _claim_output(20, "holds with a qualifier", "s=0: prompt has no effect", "same formula"),
+        _claim_output(6, "does not hold", "a second finding", "-"),  # a claim checked twice
+    ])
+    # Neither the ledger itself nor notebooks outside 01-09 count.
+    _write_notebook(tmp_path / "10_claims.ipynb", "Claims ledger", [_claim_output(1, "holds")])
+    _write_notebook(tmp_path / "notes.ipynb", "Notes", [_claim_output(2, "holds")])
+    return tmp_path
+
+
+def test_collect_reads_claim_records_of_chapters_01_to_09(executed_dir):
+    found = collect(executed_dir)
+    assert sorted(found) == list(range(1, 25))
+    assert [r["chapter"] for r in found[6]] == ["05_tokenization", "08_guidance"]  # chapter order
+    first = found[6][0]
+    assert first["verdict"] == "holds with a qualifier"
+    assert first["lds_mini"] == "49,408 entries"
+    assert first["title"] == "5. Tokenization"
+    assert first["cell"] == "Counting the vocabulary"
+    assert found[20][0]["chapter"] == "08_guidance"
+    assert found[1] == [] and found[2] == []  # the ledger and non-chapter notebooks are ignored
+    assert sum(1 for rows in found.values() if rows) == 3
+
+
+def test_summary_counts_each_claim_once_by_its_first_finding(executed_dir):
+    counts = summary(collect(executed_dir))
+    assert counts["checked"] == 3
+    assert counts["numbers"] == [6, 8, 20]
+    assert counts["per_verdict"] == {"holds": 0, "holds with a qualifier": 3, "does not hold": 0,
+                                     "not computational": 0, NOT_CHECKED: 21}
+    assert set(counts["per_verdict"]) == set(VERDICTS) | {NOT_CHECKED}
+
+
+def test_ledger_html_lists_every_claim_links_chapters_and_escapes(executed_dir):
+    page = ledger_html(collect(executed_dir))
+    assert page.count("<tr") == 1 + 24 + 1  # header, one row per claim, a second finding for claim 6
+    assert page.count(NOT_CHECKED) == 21
+    assert page.count('href="05_tokenization.html"') == 2
+    assert 'href="08_guidance.html"' in page
+    assert "&lt;/w&gt;" in page and "</w>" not in page  # values are escaped
+    for _, quote, _ in CLAIMS.values():
+        assert f"“{html.escape(quote)}”" in page
+    assert 'href="05_tokenization.ipynb"' in ledger_html(collect(executed_dir), link_suffix=".ipynb")
+
+
+def test_unknown_claim_number_is_an_error(tmp_path):
+    _write_notebook(tmp_path / "03_autoencoder.ipynb", "3. Autoencoder", [_claim_output(99, "holds")])
+    with pytest.raises(ValueError, match="claim 99"):
+        collect(tmp_path)
+
+
+def test_empty_folder_lists_all_claims_as_not_checked(tmp_path):
+    found = collect(tmp_path)
+    assert summary(found)["checked"] == 0
+    assert ledger_html(found).count(NOT_CHECKED) == 24
+
+
+def test_registry_quotations_are_short_and_point_at_chapters():
+    assert sorted(CLAIMS) == list(range(1, 25))
+    toc = (ROOT / "_toc.yml").read_text()
+    for number, (section, quote, chapter) in CLAIMS.items():
+        assert section and quote
+        assert len(quote.split()) <= 25, number
+        assert re.fullmatch(r"0[1-9]_\w+", chapter), chapter
+        assert f"notebooks/{chapter}" in toc, f"claim {number} points at {chapter}, which is not in _toc.yml"
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper's text is not on this machine")
+def test_registry_quotations_are_verbatim():
+    # The text extraction renders "70×70" as "70×7070\times 70"; undo that one artefact.
+    paper = PAPER.read_text().replace("70×7070\\times 70", "70×70")
+    for number, (_, quote, _) in CLAIMS.items():
+        assert quote in paper, f"claim {number} is not a verbatim quotation: {quote!r}"
+
+
+@pytest.mark.notebooks
+def test_ledger_records_every_claim_after_all_chapters(executed):
+    """After chapters 01-09 have executed, the ledger finds a record for each of the 24 claims."""
+    from conftest import CI_PARAMETERS, EXECUTED
+
+    from lds.runner import execute, find_chapter, load_parameter_file
+
+    from lds.runner import chapters
+
+    stems = [nb.stem for nb in chapters(ROOT) if re.fullmatch(r"0[1-9]_\w+", nb.stem)]
+    assert len(stems) == 9, f"chapters 01-09 are not all in the book yet: {stems}"
+    for stem in stems:
+        executed(stem)
+    # Forced: the runner's fingerprint does not see the chapters the ledger reads.
+    ledger = find_chapter("10_claims", ROOT)
+    out = EXECUTED / "notebooks" / ledger.name
+    execute(ledger, out, load_parameter_file(CI_PARAMETERS).get(ledger.stem, {}), force=True, progress=False)
+    records = read_records(out)
+    assert records["claims_checked"] == 24, f"not checked: {sorted(set(CLAIMS) - set(records['claims_checked_numbers']))}"
+    assert records["claims_checked_numbers"] == list(range(1, 25))
+    per_verdict = records["claims_per_verdict"]
+    assert per_verdict[NOT_CHECKED] == 0
+    assert sum(per_verdict.values()) == 24
+    # The chapters' own records agree with what the ledger collected.
+    chapter_records = {}
+    for stem in stems:
+        chapter_records.update({k: v for k, v in executed(stem).items() if k.startswith(CLAIM_PREFIX)})
+    assert sorted(int(k[len(CLAIM_PREFIX):]) for k in chapter_records) == list(range(1, 25))
+    assert all(v["verdict"] in VERDICTS for v in chapter_records.values())
