@@ -165,27 +165,32 @@ def _cell(text: str) -> str:
 def ledger_html(found: dict, link_suffix: str = ".html") -> str:
     """The ledger as one HTML table (no pandas): a row per finding, or per claim not checked.
 
-    Chapter links are relative (``05_tokenization.html``), which is where the built book puts the
-    chapters beside the ledger; pass ``link_suffix=".ipynb"`` for links between notebooks.
+    Four columns, so that it fits a book page: the claim (number), the paper's words (quotation and
+    section), what the book found (lds-mini value, Stable Diffusion 1.5 value and its source, the
+    chapter as a link and the cell) and the verdict (with its note). Chapter links are relative
+    (``05_tokenization.html``), which is where the built book puts the chapters beside the ledger;
+    pass ``link_suffix=".ipynb"`` for links between notebooks.
     """
-    head = ("<th>#</th><th>Section</th><th>The paper says</th><th>Checked in</th><th>lds-mini</th>"
-            "<th>Stable Diffusion 1.5 (value and source)</th><th>Verdict</th>")
+    head = ('<th style="width:3em">#</th><th style="width:34%">The paper says</th>'
+            "<th>What the book found</th><th style=\"width:18%\">Verdict</th>")
     rows = []
     for number, (section, quote, chapter) in sorted(CLAIMS.items()):
-        lead = (f"<td>{number}</td><td>{_cell(section)}</td><td>“{_cell(quote)}”</td>")
+        lead = f"<td>{number}</td><td>“{_cell(quote)}”<br><small>{_cell(section)}</small></td>"
         findings = found.get(number) or []
         if not findings:
-            rows.append(f'<tr class="lds-unchecked">{lead}<td>{_cell(chapter)}</td>'
-                        f'<td colspan="3"><em>{NOT_CHECKED}</em></td></tr>')
+            rows.append(f'<tr class="lds-unchecked">{lead}<td><small>to be checked in {_cell(chapter)}</small></td>'
+                        f"<td><em>{NOT_CHECKED}</em></td></tr>")
         for row in findings:
             where = f'<a href="{html.escape(row["chapter"] + link_suffix)}">{_cell(row["title"])}</a>'
             if row.get("cell"):
-                where += f"<br><small>{_cell(row['cell'])}</small>"
+                where += f", {_cell(row['cell'])}"
+            result = (f"<strong>lds-mini:</strong> {_cell(row.get('lds_mini', ''))}<br>"
+                      f"<strong>Stable Diffusion 1.5:</strong> {_cell(row.get('sd15', ''))}<br>"
+                      f"<small>Checked in {where}</small>")
             verdict = f"<strong>{_cell(row['verdict'])}</strong>"
             if row.get("note"):
                 verdict += f"<br><small>{_cell(row['note'])}</small>"
-            rows.append(f"<tr>{lead}<td>{where}</td><td>{_cell(row.get('lds_mini', ''))}</td>"
-                        f"<td>{_cell(row.get('sd15', ''))}</td><td>{verdict}</td></tr>")
+            rows.append(f"<tr>{lead}<td>{result}</td><td>{verdict}</td></tr>")
     return (f'<table class="table lds-claims-ledger"><thead><tr>{head}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
 

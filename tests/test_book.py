@@ -25,24 +25,36 @@ def toc_pages() -> list[str]:
     return _toc_files(ROOT)
 
 
+def execute_all(executed) -> Path:
+    """Every chapter through the ``executed`` fixture (toc order), the claims ledger last; once per session.
+
+    The ledger reads the other executed chapters, which the runner's fingerprint does not cover, so
+    it is executed again (forced) once they are all there. Returns the ledger's executed copy.
+    """
+    if "ledger" in _BUILT:
+        return _BUILT["ledger"]
+    from lds.runner import chapters, execute, load_parameter_file
+
+    for nb in chapters(ROOT):
+        if nb.parent.name == "notebooks" and nb.stem != "10_claims":
+            executed(nb.stem)
+    ledger = ROOT / "notebooks" / "10_claims.ipynb"
+    out = EXECUTED / "notebooks" / ledger.name
+    execute(ledger, out, load_parameter_file(CI_PARAMETERS).get(ledger.stem, {}), force=True, progress=False)
+    _BUILT["ledger"] = out
+    return out
+
+
 def build_ci_book(executed) -> Path:
-    """Execute every chapter through the ``executed`` fixture (toc order), then build; once per session."""
+    """Execute everything, then build strictly into _build/html-ci; once per session."""
     if "html" in _BUILT:
         return _BUILT["html"]
     if os.environ.get("LDS_TEST_HTML"):
         _BUILT["html"] = Path(os.environ["LDS_TEST_HTML"]).resolve()
         return _BUILT["html"]
-    from lds.runner import build_book, chapters, execute, load_parameter_file
+    from lds.runner import build_book
 
-    for nb in chapters(ROOT):
-        if nb.parent.name == "notebooks":
-            executed(nb.stem)
-    # The claims ledger reads the other executed chapters, which its fingerprint does not cover:
-    # execute it again now that they are all there.
-    ledger = ROOT / "notebooks" / "10_claims.ipynb"
-    if ledger.exists():
-        execute(ledger, EXECUTED / "notebooks" / ledger.name,
-                load_parameter_file(CI_PARAMETERS).get(ledger.stem, {}), force=True, progress=False)
+    execute_all(executed)
     _BUILT["html"] = build_book(EXECUTED, HTML_CI, strict=True, root=ROOT)
     return _BUILT["html"]
 

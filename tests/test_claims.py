@@ -123,21 +123,13 @@ def test_registry_quotations_are_verbatim():
 @pytest.mark.notebooks
 def test_ledger_records_every_claim_after_all_chapters(executed):
     """After chapters 01-09 have executed, the ledger finds a record for each of the 24 claims."""
-    from conftest import CI_PARAMETERS, EXECUTED
-
-    from lds.runner import execute, find_chapter, load_parameter_file
+    from test_book import execute_all
 
     from lds.runner import chapters
 
     stems = [nb.stem for nb in chapters(ROOT) if re.fullmatch(r"0[1-9]_\w+", nb.stem)]
     assert len(stems) == 9, f"chapters 01-09 are not all in the book yet: {stems}"
-    for stem in stems:
-        executed(stem)
-    # Forced: the runner's fingerprint does not see the chapters the ledger reads.
-    ledger = find_chapter("10_claims", ROOT)
-    out = EXECUTED / "notebooks" / ledger.name
-    execute(ledger, out, load_parameter_file(CI_PARAMETERS).get(ledger.stem, {}), force=True, progress=False)
-    records = read_records(out)
+    records = read_records(execute_all(executed))  # every chapter, then the ledger
     assert records["claims_checked"] == 24, f"not checked: {sorted(set(CLAIMS) - set(records['claims_checked_numbers']))}"
     assert records["claims_checked_numbers"] == list(range(1, 25))
     per_verdict = records["claims_per_verdict"]
