@@ -1,0 +1,82 @@
+"""Chapter 5 (Tokenization): the numbers its argument rests on, read back from the executed chapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from lds.record import VERDICTS
+
+
+@pytest.fixture(scope="module")
+def records(executed):
+    return executed("05_tokenization")
+
+
+def test_prompt_in_77_slots(records):
+    assert records["context_length"] == 77
+    n = records["prompt_n_content"]
+    assert records["prompt_ids"][0] == 49406 and records["prompt_ids"][-1] == 49407
+    assert len(records["prompt_ids"]) == n + 2
+    assert records["prompt_n_padding"] == 77 - n - 2
+    assert records["prompt_ids"] == [49406, 9200, 1710, 593, 1936, 268, 3095, 49407]  # smiling face with heart-eyes
+
+
+def test_two_paddings_and_ftfy(records):
+    assert records["hf_padding_id"] == 49407
+    assert records["open_clip_padding_id"] == 0
+    assert records["open_clip_same_content_plain"] is True
+    assert records["open_clip_same_content_tricky"] is False  # curly quotes and &amp;
+
+
+def test_truncation_is_visible(records):
+    assert records["long_prompt_content_tokens"] == 75
+    assert records["long_prompt_truncated_tokens"] == 83 - 75  # 12 repeats of 6 tokens + 11 commas
+
+
+def test_languages_pay_differently(records):
+    assert 4.7 < records["tokens_per_name_en"] < 4.8
+    assert 27.4 < records["tokens_per_name_ru"] < 27.6
+    assert records["names_truncated_en"] == 0
+    assert records["names_truncated_ru"] == 24
+    others = [records[f"tokens_per_name_{lang}"] for lang in
+              ("es", "ja", "ko", "pt", "it", "fr", "de", "fa", "id", "zh", "ru", "tr", "ar")]
+    assert min(others) > records["tokens_per_name_en"]
+    assert records["tokens_per_name_ratio_max_over_en"] > 5
+    assert records["other_prompts_tokens"][2] < records["other_prompts_tokens"][0]  # emoji are whole tokens
+
+
+def test_vocabulary_and_claim_6(records):
+    assert records["vocab_total"] == records["vocab_tokenizer_len"] == records["vocab_embedding_rows"] == 49408
+    assert records["vocab_decomposition"] == [256, 256, 48894, 2]
+    assert records["vocab_clip_paper_count"] == 49152
+    c = records["claim:6"]
+    assert c["verdict"] == "holds with a qualifier" and "49,408" in c["lds_mini"]
+
+
+def test_frequent_and_rare_words_and_claim_7(records):
+    assert records["gaussian_noise_ids"] == [49406, 5919, 31218, 9307, 49407]
+    assert records["commodity_tokens"] == 1
+    assert records["artstation_pieces"] == ["art", "station</w>"]
+    assert records["single_token_share_frequent"] > records["single_token_share_rare"]
+    assert records["tokens_per_word_frequent"] < records["tokens_per_word_rare"]
+    c = records["claim:7"]
+    assert c["verdict"] in VERDICTS and "27.5" in c["lds_mini"]
+
+
+def test_words_never_seen(records):
+    n = records["corpus_token_ids"]
+    assert 5000 < n < 10000
+    assert n + records["never_seen_token_ids"] == 49408
+    seen = records["words_seen_in_corpus"]
+    assert seen["face"] and seen["apple"] and not seen["masterpiece"] and not seen["commodity"]
+    # lds-mini's rows for tokens it never saw are still its random initialisation (up to weight decay)
+    assert records["unused_corr_with_init"] > 0.99
+    assert records["moved_used_median"] > 2 * records["moved_unused_median"]
+
+
+def test_states_and_claim_8(records, pipe):
+    d = pipe.text_encoder.config.hidden_size
+    assert records["prompt_embeds_shape"] == [77, d]
+    assert records["text_encoder_width"] == records["unet_cross_attention_dim"] == d
+    c = records["claim:8"]
+    assert c["verdict"] == "holds with a qualifier" and f"77 x {d}" in c["lds_mini"] and "77 x 768" in c["sd15"]

@@ -1,0 +1,52 @@
+"""Chapter 6 (Cross-attention): the numbers its argument rests on, read back from the executed chapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from lds.attention import cross_attention_layers
+from lds.record import VERDICTS
+
+
+@pytest.fixture(scope="module")
+def records(executed):
+    return executed("06_cross_attention")
+
+
+def test_every_slot_recorded(records, pipe):
+    latent = pipe.unet.config.sample_size
+    assert records["maps_shape"] == [1, 77, latent, latent]
+    assert records["cross_attention_layers"] == len(cross_attention_layers(pipe.unet))
+    assert abs(records["share_sum"] - 1) < 1e-5
+    kinds = [records[f"share_{k}"] for k in ("start", "content", "end", "padding")]
+    assert abs(sum(kinds) - 1) < 1e-3 and min(kinds) > 0
+
+
+def test_modifiers_and_nouns(records):
+    pairs = records["modifier_pairs"]
+    assert pairs[:2] == ["red apple", "green apple"]
+    assert len(records["modifier_share"]) == len(records["noun_share"]) == len(pairs)
+    assert all(0 < v < 1 for v in records["modifier_share"] + records["noun_share"])
+    assert records["modifier_loses_count"] == sum(m < n for m, n in zip(records["modifier_share"], records["noun_share"]))
+    assert records["pair_image_distance_first_two"] > 0  # red and green apple differ
+
+
+def test_style_words(records):
+    assert records["style_tokens"] == 5  # masterpiece, trending, on, art, station
+    assert records["style_tokens_unseen"] == 2  # masterpiece and trending never occur in the corpus's names
+    assert 0 < records["style_share"] < 1
+    assert records["style_pixel_distance"] > 0
+    assert records["seed_pixel_distance"] > 0
+
+
+def test_recording_costs_time_not_pixels(records):
+    assert records["recording_identical"] is True
+    assert 0.5 < records["recording_time_ratio"] < 20
+
+
+def test_claims_17_and_18(records):
+    for n in (17, 18):
+        c = records[f"claim:{n}"]
+        assert c["number"] == n and c["verdict"] in VERDICTS and c["lds_mini"]
+    assert "of the attention" in records["claim:17"]["lds_mini"]
+    assert "never occur in the training captions" in records["claim:18"]["lds_mini"]
