@@ -1,0 +1,353 @@
+"""CLIP's vector space: scoring the synthetic web, neighbours, distances, and a 2-D map.
+
+Chapter 2 (CLIP and the filtered web) explains it; :mod:`lds.filter` holds the thresholds.
+
+Every image and every caption becomes a unit vector; the CLIP score of a pair is the cosine of
+their angle (:func:`lds.clip.clip_score`). Scoring a web of many thousand pairs only needs one
+embedding per distinct image and per distinct caption, so :func:`score_web` embeds each once and
+takes dot products: the same numbers as scoring pair by pair, for a fraction of the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .corpus import KINDS, Corpus
+
+
+# ----------------------------------------------------------------------------------------------
+# Which CLIP
+# ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class WebCLIP:
+    """The full CLIP (image and text towers) used to score the synthetic web."""
+
+    model: torch.nn.Module  # transformers CLIPModel
+    tokenizer: object
+    folder: str  # where its clip/ folder is
+    own: bool  # True: the loaded model's own CLIP; False: lds-mini's, because the model ships none
+    note: str
+
+
+def _materialize_position_ids(model) -> None:
+    """Give ``position_ids`` buffers left on the meta device by ``lds.clip.load_clip`` real values.
+
+    load_clip builds CLIPModel on the meta device and assigns the checkpoint's tensors; the
+    non-persistent ``position_ids`` buffers are not in any checkpoint, so they stay on ``meta`` and
+    the embeddings read undefined memory (NaN or noise). They are always 0 .. n-1.
+    """
+    for mod in model.modules():
+        for name, buf in list(mod.named_buffers(recurse=False)):
+            if name == "position_ids" and buf.device.type == "meta":
+                mod.register_buffer(name, torch.arange(buf.shape[-1]).expand(buf.shape).clone(), persistent=False)
+
+
+def _load(folder, text_encoder):
+    from .clip import load_clip
+
+    model = load_clip(folder, text_encoder)
+    _materialize_position_ids(model)
+    return model
+
+
+def web_clip(pipe) -> WebCLIP:
+    """The CLIP that scored the model's training web: the pipeline's own ``clip/`` where it has one.
+
+    SD 1.5 ships only CLIP's text tower (its text encoder, ViT-L/14's); the image tower and the
+    ViT-B/32 that filtered LAION are not part of it. For such a model the chapter uses lds-mini's
+    full CLIP (the synthetic web is lds-mini's corpus anyway) and says so.
+    """
+    own = Path(pipe.lds_source.get("location", "")) / "clip"
+    if (own / "config.json").is_file():
+        te = pipe.text_encoder
+        if te.device.type != "cpu" or te.dtype != torch.float32:  # CLIP is scored on the CPU in float32
+            import copy
+
+            te = copy.deepcopy(te).to("cpu", torch.float32)
+        return WebCLIP(_load(own, te), pipe.tokenizer, str(own), True,
+                       "the loaded model's own CLIP (its text tower is the pipeline's text encoder)")
+    from .pipeline import load_pipeline
+
+    mini = load_pipeline("lds-mini")
+    folder = Path(mini.lds_source["location"]) / "clip"
+    return WebCLIP(_load(folder, mini.text_encoder), mini.tokenizer, str(folder), False,
+                   f"{pipe.lds_source.get('name')} ships no CLIP image tower, so lds-mini's CLIP scores the "
+                   "synthetic web (lds-mini's corpus)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Scoring the web
+# ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class WebScores:
+    scores: np.ndarray  # (pairs,) cosine of each pair's image and caption
+    image_embeds: torch.Tensor  # (corpus images, D), unit norm
+    captions: np.ndarray  # distinct captions in the web
+    caption_index: np.ndarray  # (pairs,) row of ``text_embeds`` for each pair
+    text_embeds: torch.Tensor  # (distinct captions, D), unit norm
+
+
+def embed_corpus(clip: WebCLIP, corpus: Corpus) -> torch.Tensor:
+    from .clip import image_embeds
+
+    return image_embeds(clip.model, corpus.rgb())
+
+
+def embed_captions(clip: WebCLIP, captions) -> torch.Tensor:
+    from .clip import text_embeds
+
+    return text_embeds(clip.model, clip.tokenizer, list(captions))
+
+
+def score_web(clip: WebCLIP, corpus: Corpus, web: dict, image_embeds: torch.Tensor | None = None) -> WebScores:
+    """CLIP score of every pair of the web (each distinct image and caption embedded once)."""
+    img = embed_corpus(clip, corpus) if image_embeds is None else image_embeds
+    captions, index = np.unique(web["caption"].astype(str), return_inverse=True)
+    txt = embed_captions(clip, captions)
+    scores = (img[torch.from_numpy(web["image"])] * txt[torch.from_numpy(index)]).sum(-1).numpy()
+    return WebScores(scores, img, captions, index, txt)
+
+
+def matched_auc(scores: np.ndarray, matched: np.ndarray, other: np.ndarray) -> float:
+    """Probability that a random matched pair outscores a random ``other`` pair (ties count half)."""
+    a, b = scores[matched], scores[other]
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    allv = np.concatenate([a, b])
+    order = allv.argsort(kind="mergesort")
+    ranks = np.empty(len(allv))
+    ranks[order] = np.arange(1, len(allv) + 1)
+    # average ranks for ties
+    vals, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranks)
+    ranks = (sums / counts)[inv]
+    return float((ranks[: len(a)].sum() - len(a) * (len(a) + 1) / 2) / (len(a) * len(b)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Distances, neighbours, ranks
+# ----------------------------------------------------------------------------------------------
+
+def nearest(query: torch.Tensor, pool: torch.Tensor, k: int = 8, exclude: int | None = None):
+    """Indices and cosines of the ``k`` rows of ``pool`` closest to ``query`` (unit vectors)."""
+    cos = pool @ query
+    if exclude is not None:
+        cos = cos.clone()
+        cos[exclude] = -float("inf")
+    top = torch.topk(cos, k)
+    return top.indices.tolist(), top.values.tolist()
+
+
+def percentile_among_pairs(embeds: torch.Tensor, value: float) -> float:
+    """Share of all distinct pairs of rows of ``embeds`` whose cosine is below ``value`` (0-100)."""
+    sim = embeds @ embeds.T
+    iu = torch.triu_indices(len(embeds), len(embeds), offset=1)
+    allv = sim[iu[0], iu[1]]
+    return float((allv < value).float().mean() * 100)
+
+
+@dataclasses.dataclass
+class PairDistance:
+    a: str
+    b: str
+    image_cosine: float  # image of a vs image of b
+    image_percentile: float  # share of all image-image pairs in the corpus that are less similar
+    caption_cosine: float  # caption a vs caption b (English names)
+    caption_percentile: float
+    cross_cosine: float  # image of a vs caption b
+
+    def row(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def pair_distances(clip: WebCLIP, corpus: Corpus, image_embeds: torch.Tensor, pairs: list[tuple[str, str]],
+                   lang: str = "en", caption_embeds: torch.Tensor | None = None) -> list[PairDistance]:
+    """Cosines between chosen emoji (by ``lang`` name), as images and as captions, with their rank.
+
+    The percentile places each cosine among all pairs of corpus images (or of the corpus's
+    captions in ``lang``): 99 means only 1% of all pairs sit closer.
+    """
+    if caption_embeds is None:
+        caption_embeds = embed_captions(clip, corpus.names(lang))
+    sim_img = image_embeds @ image_embeds.T
+    sim_txt = caption_embeds @ caption_embeds.T
+    iu = torch.triu_indices(len(corpus), len(corpus), offset=1)
+    all_img = sim_img[iu[0], iu[1]].sort().values
+    all_txt = sim_txt[iu[0], iu[1]].sort().values
+
+    def pct(sorted_vals, v):
+        return float(torch.searchsorted(sorted_vals, torch.tensor(v)).item() / len(sorted_vals) * 100)
+
+    out = []
+    for a, b in pairs:
+        i, j = corpus.find(a, lang), corpus.find(b, lang)
+        ci, ct = float(sim_img[i, j]), float(sim_txt[i, j])
+        out.append(PairDistance(a, b, ci, pct(all_img, ci), ct, pct(all_txt, ct),
+                                float(image_embeds[i] @ caption_embeds[j])))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The 2-D map
+# ----------------------------------------------------------------------------------------------
+
+def pca_2d(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal components (SVD of the centred rows) and their share of the variance."""
+    x = x.double()
+    x = x - x.mean(0, keepdim=True)
+    _, s, vt = torch.linalg.svd(x, full_matrices=False)
+    coords = (x @ vt[:2].T).numpy()
+    explained = (s[:2] ** 2 / (s ** 2).sum()).numpy()
+    return coords, explained
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------
+
+def composition(web: dict, corpus: Corpus) -> dict:
+    """Shares of the web by language, kind, skin tone and pair type (what the crawl yields)."""
+    from .corpus import LANGUAGES, TONE_NAMES
+
+    kinds = np.array([corpus.records[i]["kind"] for i in web["image"]])
+    tones = np.array([corpus.records[i]["tone"] for i in web["image"]])
+    n = len(web["image"])
+    return {
+        "by_language": {lang: float((web["lang"] == lang).sum() / n) for lang in LANGUAGES},
+        "by_kind": {k: float((kinds == k).sum() / n) for k in KINDS},
+        "by_tone": {t: float((tones == t).sum() / n) for t in (*TONE_NAMES, "mixed")},
+        "matched": float(web["matched"].mean()),
+        "mismatched": float((~web["matched"] & ~web["uncaptioned"]).mean()),
+        "uncaptioned": float(web["uncaptioned"].mean()),
+        "distinct_images": int(len(np.unique(web["image"]))),
+    }
+
+
+def drawable(text: str) -> bool:
+    """Whether matplotlib's default font draws ``text`` correctly (Latin, Greek, Cyrillic scripts).
+
+    DejaVu Sans has no CJK glyphs and does not shape Arabic script, so figures label such captions
+    by number and the notebook prints them as text, which the browser renders in any script.
+    """
+    return all(ord(c) < 0x0590 for c in text)
+
+
+def plot_pairs(corpus: Corpus, web: dict, scores: np.ndarray, idx, keep: np.ndarray | None = None):
+    """A few pairs of the web: the image, its caption (language), its CLIP score, kept or not."""
+    import matplotlib.pyplot as plt
+
+    idx = list(idx)
+    cols = min(8, len(idx))
+    rows = (len(idx) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(1.55 * cols, 1.95 * rows), squeeze=False)
+    rgb = corpus.rgb()
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, idx):
+        ax.imshow(rgb[web["image"][i]])
+        cap = web["caption"][i] or "(no caption)"
+        cap = cap if drawable(cap) else f"#{i} (listed below)"
+        kind = "matched" if web["matched"][i] else ("uncaptioned" if web["uncaptioned"][i] else "mismatched")
+        status = "" if keep is None else (" kept" if keep[i] else " dropped")
+        ax.set_title(f"{cap[:18]}\n[{web['lang'][i]}] {kind}\n{scores[i]:.3f}{status}", fontsize=6.5,
+                     color="#222" if keep is None or keep[i] else "#c0504d")
+    fig.tight_layout()
+    return fig
+
+KIND_COLOURS = dict(zip(KINDS, ("#e6a01e", "#c0504d", "#9b59b6", "#4f8a3c", "#d35400", "#2e86c1", "#7f8c8d",
+                                "#16a085")))
+
+
+def plot_score_histogram(web: dict, scores: np.ndarray, thresholds: dict):
+    """CLIP scores of matched, mismatched and uncaptioned pairs, with the thresholds drawn in."""
+    import matplotlib.pyplot as plt
+
+    groups = {"matched": web["matched"], "mismatched": ~web["matched"] & ~web["uncaptioned"],
+              "uncaptioned (empty caption)": web["uncaptioned"]}
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    bins = np.linspace(scores.min(), scores.max(), 60)
+    for (name, mask), colour in zip(groups.items(), ("#2e86c1", "#c0504d", "#7f8c8d")):
+        if mask.any():
+            ax.hist(scores[mask], bins=bins, alpha=0.6, label=f"{name} ({mask.sum():,})", color=colour, density=True)
+    for (name, t), style in zip(thresholds.items(), (":", "-", "--")):
+        ax.axvline(t, color="k", ls=style, lw=1.2, label=f"{name}: {t:.3f}")
+    ax.set_xlabel("CLIP score (cosine of image and caption)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kept(reports: dict, key: str, order=None, title: str = "", baseline: dict | None = None):
+    """Bars: the share kept at each threshold, by ``key`` (by_language, by_kind, by_tone)."""
+    import matplotlib.pyplot as plt
+
+    names = list(reports)
+    cats = list(order or reports[names[0]][key])
+    cats = [c for c in cats if reports[names[0]][key].get(c, {}).get("pairs", 0) > 0]
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(cats) + 2), 3.6))
+    x = np.arange(len(cats))
+    for k, (name, colour) in enumerate(zip(names, ("#7fa7d4", "#34568b", "#1b2a47"))):
+        vals = [reports[name][key][c]["kept_share"] for c in cats]
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, vals, width, label=name, color=colour)
+    if baseline:
+        for k, c in enumerate(cats):
+            if c in baseline:
+                ax.plot([k - 0.4, k + 0.4], [baseline[c]] * 2, color="#c0504d", lw=1)
+    ax.set_xticks(x, cats, rotation=0 if len(cats) < 10 else 45)
+    ax.set_ylabel("share of pairs kept")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=len(names))
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_neighbours(corpus: Corpus, rows: list[tuple[str, list[int], list[float]]], lang: str = "en"):
+    """One row per query: its nearest corpus images with their cosines and names."""
+    import matplotlib.pyplot as plt
+
+    k = max(len(r[1]) for r in rows)
+    fig, axes = plt.subplots(len(rows), k, figsize=(1.25 * k, 1.6 * len(rows)), squeeze=False)
+    rgb = corpus.rgb()
+    for r, (label, idx, cos) in enumerate(rows):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(idx):
+                ax.imshow(rgb[idx[c]])
+                ax.set_title(f"{corpus.records[idx[c]]['names'][lang][:16]}\n{cos[c]:.2f}", fontsize=6.5)
+        label = label if drawable(label) else f"query {r + 1} (listed below)"
+        axes[r, 0].text(-0.15, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_map(coords: np.ndarray, kinds: list[str], modality: list[str], explained: np.ndarray,
+             highlight: dict | None = None):
+    """Images (dots) and captions (crosses) on the first two principal components, coloured by kind."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 6))
+    kinds, modality = np.asarray(kinds), np.asarray(modality)
+    for kind in KINDS:
+        for mod, marker, size in (("image", "o", 5), ("caption", "x", 6)):
+            m = (kinds == kind) & (modality == mod)
+            if m.any():
+                ax.scatter(coords[m, 0], coords[m, 1], s=size, marker=marker, color=KIND_COLOURS[kind], alpha=0.5,
+                           linewidths=0.6, label=f"{kind}" if mod == "image" else None)
+    for label, (i, mod) in (highlight or {}).items():
+        ax.scatter(coords[i, 0], coords[i, 1], s=60, facecolors="none", edgecolors="k")
+        ax.annotate(label, coords[i], xytext=(4, 4), textcoords="offset points", fontsize=8)
+    ax.set_xlabel(f"first principal component ({explained[0]:.0%} of the variance)")
+    ax.set_ylabel(f"second principal component ({explained[1]:.0%})")
+    ax.legend(fontsize=7, markerscale=3, title="kind (o image, x caption)", title_fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
