@@ -78,7 +78,7 @@ def visits(site, browser):
 
     context.route("**/*", guard)
     results = {}
-    for page_name in toc_pages():
+    for page_name in [*toc_pages(), "genindex", "search"]:
         page = context.new_page()
         seen = {"errors": [], "failed": [], "outside": [], "requests": []}
         page.on("console", lambda m, s=seen: s["errors"].append(m.text) if m.type == "error" else None)
