@@ -218,3 +218,74 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def compression_ratio(image_shape: tuple, latent_shape: tuple) -> float:
     """How many times fewer values the latents hold than the pixels (SD 1.5: 512*512*3 / 64*64*4 = 48)."""
     return float(np.prod(image_shape) / np.prod(latent_shape))
+
+
+@dataclasses.dataclass
+class DecoderFinetuneConfig:
+    """Continued training of the decoder alone, the encoder frozen (as SD's ft-EMA/ft-MSE VAEs did).
+
+    The latents do not change, so a U-Net trained on them stays valid; only reconstructions improve.
+    """
+
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-4
+    perceptual_weight: float = 0.5
+    disc_weight: float = 0.5
+    seed: int = 1
+
+
+def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFinetuneConfig, progress: bool = True):
+    """Train ``vae.decoder`` (and ``post_quant_conv``) on fixed posterior samples; returns the history."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        dists = [vae.encode(x_all[i:i + 256] * 2 - 1).latent_dist for i in range(0, len(x_all), 256)]
+        mean = torch.cat([d.mean for d in dists])
+        std = torch.cat([d.std for d in dists])
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    perceptual = CLIPPerceptualLoss(clip_model)
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    disc.train()
+    vae.decoder.train()
+    history = {"l1": [], "perceptual": [], "g": [], "d": []}
+    last_layer = vae.decoder.conv_out.weight
+    bar = tqdm(range(cfg.steps), desc="decoder fine-tune", disable=not progress)
+    for step in bar:
+        idx = torch.from_numpy(rng.integers(0, len(x_all), size=cfg.batch_size))
+        x = x_all[idx]
+        z = mean[idx] + std[idx] * torch.randn_like(mean[idx])
+        x2 = x * 2 - 1
+        recon = vae.decode(z).sample
+        l1 = (recon - x2).abs().mean()
+        p_loss = perceptual((recon + 1) / 2, x)
+        nll = l1 + cfg.perceptual_weight * p_loss
+        g_loss = -disc(recon).mean()
+        loss = nll + cfg.disc_weight * _adaptive_weight(nll, g_loss, last_layer) * g_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        d_loss = hinge_d_loss(disc(x2), disc(recon.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        for k, v in (("l1", l1), ("perceptual", p_loss), ("g", g_loss), ("d", d_loss)):
+            history[k].append(float(v.detach()))
+        if step % 50 == 0:
+            bar.set_postfix(l1=f"{np.mean(history['l1'][-50:]):.4f}")
+    vae.eval()
+    disc.eval()
+    for p in vae.parameters():
+        p.requires_grad_(True)
+    return history

@@ -76,19 +76,25 @@ def _cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
-def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = False, device: str = "cpu",
+def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = False, device: str | None = None,
                   dtype=None):
     """A diffusers ``StableDiffusionPipeline`` for ``name_or_path`` (see :func:`resolve`).
 
     ``device`` defaults to the CPU and ``dtype`` to float32; GPU users pass ``device="cuda"`` and
-    may pass ``dtype=torch.float16``. The safety checker of SD 1.5 is not loaded: the book studies
+    may pass ``dtype=torch.float16``, or set ``LDS_DEVICE=cuda`` (and ``LDS_DTYPE=float16``) so that
+    every chapter, which calls ``load_pipeline(model)``, runs on the GPU unchanged. The safety checker of SD 1.5 is not loaded: the book studies
     the generator, and lds-mini has none.
     """
     import torch
     from diffusers import StableDiffusionPipeline
 
     kind, location = resolve(name_or_path, allow_download=allow_download)
-    dtype = dtype or torch.float32
+    device = device or os.environ.get("LDS_DEVICE", "cpu")
+    if dtype is None:
+        name = os.environ.get("LDS_DTYPE", "float32")
+        if name not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"LDS_DTYPE={name!r}: use float32, float16 or bfloat16.")
+        dtype = getattr(torch, name)
     offline = kind != "hub"
     kwargs = dict(dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
                   use_safetensors=True)

@@ -130,9 +130,13 @@ def coerce(value, param: Parameter, chapter: str = ""):
                      f"(default {param.default!r}), got {value!r}.")
 
 
-def fingerprint(notebook: Path, parameters: dict) -> str:
-    """What an executed copy depends on: the notebook, its parameters, lds's code and the model."""
+def fingerprint(notebook: Path, parameters: dict, inputs: list[Path] = ()) -> str:
+    """What an executed copy depends on: the notebook, its parameters, lds's code, the model, and
+    (for the chapters that summarise others) the executed chapters it reads."""
     h = hashlib.sha256()
+    for f in sorted(inputs):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
     h.update(Path(notebook).read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     for f in sorted(PACKAGE_DIR.rglob("*")):
@@ -151,7 +155,9 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     stamp = output.with_suffix(".fingerprint")
-    fp = fingerprint(notebook, parameters)
+    reads_chapters = any(p.name == "executed_dir" for p in parameters_of(notebook))
+    inputs = [f for f in sorted(output.parent.glob("*.ipynb")) if f.name < notebook.name] if reads_chapters else []
+    fp = fingerprint(notebook, parameters, inputs)
     if not force and output.exists() and stamp.exists() and stamp.read_text() == fp:
         return {"chapter": notebook.stem, "skipped": True, "seconds": 0.0}
     t0 = time.perf_counter()
@@ -260,14 +266,16 @@ def build_book(executed_dir: Path, output_dir: Path, *, strict: bool = True, roo
     root = root or book_root()
     output_dir = Path(output_dir).resolve()
     stage = stage_source(executed_dir, output_dir.parent / (output_dir.name + "-src"), root)
-    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(stage), "--path-output", str(stage),
-           "--builder", "html"]
+    script = Path(sys.executable).parent / "jupyter-book"
+    launcher = [str(script)] if script.exists() else [
+        sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
+    cmd = launcher + ["build", str(stage), "--path-output", str(stage), "--builder", "html"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"The book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     built = stage / "_build" / "html"
+    if proc.returncode != 0 or not (built / "index.html").exists():
+        raise RuntimeError(f"The book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     if output_dir.exists():
         shutil.rmtree(output_dir)
     shutil.move(str(built), str(output_dir))

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .autoencoder import AutoencoderTrainConfig
+from .autoencoder import AutoencoderTrainConfig, DecoderFinetuneConfig
 from .clip import CLIPTrainConfig
 from .corpus import WebConfig
 from .evaluate import EvalConfig
 from .filter import FilterConfig
 from .unet import UNetTrainConfig
 
-STAGES = ("clip", "filter", "autoencoder", "latents", "unet", "pipeline", "evaluate")
+STAGES = ("clip", "filter", "autoencoder", "latents", "decoder", "unet", "pipeline", "evaluate")
 
 
 @dataclasses.dataclass
@@ -41,6 +41,7 @@ class TrainConfig:
     web: WebConfig = dataclasses.field(default_factory=lambda: WebConfig(pairs=80_000, zipf_s=0.5))
     filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
     autoencoder: AutoencoderTrainConfig = dataclasses.field(default_factory=AutoencoderTrainConfig)
+    decoder: DecoderFinetuneConfig = dataclasses.field(default_factory=DecoderFinetuneConfig)
     unet: UNetTrainConfig = dataclasses.field(default_factory=UNetTrainConfig)
     evaluation: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     seed: int = 0
@@ -54,6 +55,7 @@ class TrainConfig:
             clip_web=WebConfig(pairs=500, mismatch_rate=0, uncaptioned_rate=0, seed=101),
             web=WebConfig(pairs=500),
             autoencoder=AutoencoderTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4, disc_start=1),
+            decoder=DecoderFinetuneConfig(steps=3, batch_size=4),
             unet=UNetTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4),
             evaluation=EvalConfig(n_prompts=8, n_per_language=2, num_inference_steps=2, batch_size=8),
         )
@@ -78,6 +80,7 @@ class Trainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.workdir / "metrics.json"
         self.metrics = json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}
+        self._collect()
         cfg_path = self.workdir / "config.json"
         if cfg_path.exists() and json.loads(cfg_path.read_text()) != json.loads(json.dumps(cfg.to_dict())):
             raise ValueError(f"{self.workdir} holds a training run with a different configuration; "
@@ -89,9 +92,20 @@ class Trainer:
         return (self.workdir / f"{stage}.done").exists()
 
     def _finish(self, stage: str, seconds: float, **metrics) -> None:
+        # The .done marker holds the stage's metrics, so metrics.json can always be rebuilt from them
         self.metrics[stage] = {"seconds": round(seconds, 1), **metrics}
+        (self.workdir / f"{stage}.done").write_text(json.dumps(self.metrics[stage]))
+        self._collect()
         self.metrics_path.write_text(json.dumps(self.metrics, indent=2))
-        (self.workdir / f"{stage}.done").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    def _collect(self) -> None:
+        for stage in STAGES:
+            done = self.workdir / f"{stage}.done"
+            if done.exists():
+                try:
+                    self.metrics[stage] = json.loads(done.read_text())
+                except ValueError:
+                    pass
 
     def run(self, stages=STAGES) -> dict:
         _threads()
@@ -220,6 +234,34 @@ class Trainer:
                    self.workdir / "latents.pt")
         return {"unique_captions": int(len(captions)), "pairs": int(keep.sum())}
 
+    def stage_decoder(self):
+        """Fine-tune the decoder with the encoder frozen: sharper reconstructions, same latents."""
+        from diffusers import AutoencoderKL
+        from safetensors.torch import load_file, save_file
+
+        from .autoencoder import NLayerDiscriminator, decode, encode, finetune_decoder, psnr
+
+        corpus = self.corpus()
+        holdout = np.load(self.workdir / "holdout.npy")
+        web = self._web()
+        train_ids = np.setdiff1d(np.unique(web["image"][web["keep"]]), holdout)
+        rgb = corpus.rgb()
+        vae = AutoencoderKL.from_pretrained(str(self.workdir / "vae"))
+        disc = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)
+        disc.load_state_dict(load_file(str(self.workdir / "discriminator.safetensors")))
+        x = torch.from_numpy(rgb[holdout]).permute(0, 3, 1, 2)
+        before = float(psnr(decode(vae, encode(vae, x)), x).mean())
+        history = finetune_decoder(vae, disc, rgb[train_ids], self.clip_model(), self.cfg.decoder, self.progress)
+        after = float(psnr(decode(vae, encode(vae, x)), x).mean())
+        vae.save_pretrained(str(self.workdir / "vae_ft"))
+        save_file(disc.state_dict(), str(self.workdir / "discriminator_ft.safetensors"))
+        (self.workdir / "decoder_history.json").write_text(json.dumps(history))
+        return {"holdout_psnr_db_before": before, "holdout_psnr_db": after}
+
+    def _vae_folder(self) -> Path:
+        ft = self.workdir / "vae_ft"
+        return ft if (self.workdir / "decoder.done").exists() and ft.exists() else self.workdir / "vae"
+
     def stage_unet(self):
         from .unet import train_unet
 
@@ -246,7 +288,7 @@ class Trainer:
         text_encoder.load_state_dict(clip.text_model.state_dict())
         scheduler = DDIMScheduler(**SCHEDULE, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
         pipe = StableDiffusionPipeline(
-            vae=AutoencoderKL.from_pretrained(str(self.workdir / "vae")),
+            vae=AutoencoderKL.from_pretrained(str(self._vae_folder())),
             text_encoder=text_encoder, tokenizer=self.tokenizer(),
             unet=UNet2DConditionModel.from_pretrained(str(self.workdir / "unet")),
             scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
@@ -260,7 +302,9 @@ class Trainer:
         from safetensors.torch import load_file, save_file
 
         disc = {k: (v.half() if v.is_floating_point() else v)
-                for k, v in load_file(str(self.workdir / "discriminator.safetensors")).items()}
+                for k, v in load_file(str(self.workdir / ("discriminator_ft.safetensors" if
+                                      (self.workdir / "discriminator_ft.safetensors").exists()
+                                      else "discriminator.safetensors"))).items()}
         (self.out / "discriminator").mkdir()
         save_file(disc, str(self.out / "discriminator" / "model.safetensors"))
         (self.out / "discriminator" / "config.json").write_text(json.dumps(
@@ -288,6 +332,8 @@ class Trainer:
             "clip_steps": self.cfg.clip.steps,
             "vae_l1": down(vae["l1"]), "vae_perceptual": down(vae["perceptual"]),
             "vae_steps": self.cfg.autoencoder.steps, "vae_disc_start": self.cfg.autoencoder.disc_start,
+            "decoder_l1": (down(json.loads((self.workdir / "decoder_history.json").read_text())["l1"])
+                           if (self.workdir / "decoder_history.json").exists() else []),
             "unet_loss": down(np.load(self.workdir / "unet_losses.npy")),
             "unet_steps": self.cfg.unet.steps,
         }
