@@ -147,3 +147,22 @@ def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> 
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="area")
     return torch.from_numpy(clip_score(clip_model, tokenizer, x, [prompt] * len(x)))
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation (ties get their average rank): +1 when y always rises with x."""
+    import numpy as np
+
+    def ranks(v):
+        v = np.asarray(v, dtype=float)
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v))
+        for value in np.unique(v):  # average the ranks of ties
+            r[v == value] = r[v == value].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])

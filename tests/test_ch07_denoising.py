@@ -1,0 +1,97 @@
+"""Chapter 7 (Denoising): the numbers its argument rests on, from the executed chapter (CI parameters)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lds.record import VERDICTS
+
+
+@pytest.fixture(scope="module")
+def records(executed):
+    return executed("07_denoising")
+
+
+def test_trajectory_recorded_every_step(records):
+    assert records["trajectory_steps"] == 10  # tests/ci_parameters/07_denoising.yml
+    assert 1 <= records["low_band_settles_at_step"] <= records["trajectory_steps"]
+    assert 1 <= records["high_band_settles_at_step"] <= records["trajectory_steps"]
+
+
+def test_claim_15_coarse_before_fine(records):
+    c = records["claim:15"]
+    assert c["verdict"] in VERDICTS
+    # the verdict follows from the recorded settling steps
+    low, high = records["low_band_settles_at_step"], records["high_band_settles_at_step"]
+    assert c["verdict"] == ("holds" if low < high else "holds with a qualifier" if low == high else "does not hold")
+
+
+def test_claim_16_step_counts(records):
+    dist = records["steps_distance_to_most"]
+    assert set(dist) == {"1", "3", "10"}
+    assert dist["10"] == 0.0  # distance of the most-step image to itself
+    assert dist["1"] > dist["3"] > 0  # fewer steps end further from the finest walk
+    assert records["claim:16"]["verdict"] in ("holds", "holds with a qualifier")
+
+
+def test_seeds_differ(records):
+    assert 0.02 < records["seed_diversity"] < 0.6
+
+
+def test_claim_13_gaussian_noise_prompt_makes_images_not_noise(records):
+    # real noise is spectrally flat; the generations fall off like drawings
+    assert abs(records["real_noise_slope"]) < 0.3
+    assert records["noise_prompt_slope"] < records["real_noise_slope"] - 1
+    assert records["noise_prompt_to_corpus"] < records["noise_prompt_to_noise"]
+    assert records["claim:13"]["verdict"] == "holds"
+
+
+def test_claim_23_skin_tones(records):
+    summary = records["tone_summary"]
+    assert set(summary) == {"thumbs up", "waving hand"}
+    for gesture, row in summary.items():
+        assert row["corpus_unmarked_share"] == pytest.approx(1 / 6, abs=1e-3)
+        assert 0.0 <= row["generated_unmarked_share"] <= 1.0
+        assert 0.0 < row["training_unmarked_share"] < 1.0  # the gesture's web holds several tones
+        assert row["captioned_unmarked_share"] >= row["training_unmarked_share"]  # the plain name goes with yellow
+    assert records["claim:23"]["verdict"] in VERDICTS
+
+
+# Unit tests of lds.denoising's measures (no chapter execution needed)
+
+def test_band_split_adds_up_and_separates():
+    import torch
+
+    from lds.denoising import band_energy, band_split
+
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    low, high = band_split(x)
+    torch.testing.assert_close(low + high, x, rtol=0, atol=1e-5)
+    wave = 0.5 + 0.4 * torch.cos(2 * torch.pi * torch.arange(32) / 32)
+    smooth = wave.repeat(1, 3, 32, 1)  # one slow wave across the image: all outline, no detail
+    e = band_energy(smooth)
+    assert e["high_share"][0] < 0.05
+    assert band_energy(x)["high_share"].min() > 0.8  # independent noise is mostly fine detail
+
+
+def test_spectral_slope_noise_vs_corpus():
+    from lds.corpus import load_corpus
+    from lds.denoising import corpus_tensor, gaussian_noise_images, spectral_slope
+
+    noise = gaussian_noise_images(8, 3, 32, 32, seed=0)
+    assert abs(spectral_slope(noise).mean()) < 0.3
+    corpus = load_corpus()
+    assert spectral_slope(corpus_tensor(corpus, range(0, 800, 100))).mean() < -1.5
+
+
+def test_classify_tone_recovers_variants():
+    from lds.corpus import load_corpus
+    from lds.denoising import classify_tone, corpus_tensor, gesture_variants
+
+    corpus = load_corpus()
+    variants = gesture_variants(corpus, "thumbs up")
+    assert len(variants) == 6
+    c = classify_tone(corpus_tensor(corpus, variants), corpus, variants)
+    assert c["nearest"] == c["tones"]
+    assert c["colour"] == c["tones"]
+    assert c["skin_pixels"] > 20
