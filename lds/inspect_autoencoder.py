@@ -1,0 +1,300 @@
+"""Looking inside the autoencoder: round trips, inputs from outside the corpus, the discriminator.
+
+Chapter 3 (The autoencoder) uses these. Everything here works on any ``AutoencoderKL`` (lds-mini's
+or Stable Diffusion 1.5's): sizes come from the loaded objects. The training code lives in
+:mod:`lds.autoencoder`; this module only measures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .autoencoder import NLayerDiscriminator, psnr
+
+
+def pixel_size(pipe) -> int:
+    """The image size the model was trained at (U-Net sample size x the VAE's downsampling)."""
+    return int(pipe.unet.config.sample_size * pipe.vae_scale_factor)
+
+
+def to_model_size(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """(N, H, W, 3) or (N, 3, H, W) in [0, 1] -> (N, 3, size, size), bicubic when enlarging.
+
+    The emoji corpus is rendered at 32 px; SD 1.5 works at 512 px, so for it the corpus is enlarged.
+    """
+    x = torch.as_tensor(np.asarray(images)).float()
+    if x.shape[-1] == 3:
+        x = x.permute(0, 3, 1, 2)
+    if x.shape[-1] != size:
+        mode = "bicubic" if size > x.shape[-1] else "area"
+        x = F.interpolate(x, size=(size, size), mode=mode, **({"align_corners": False} if mode == "bicubic" else {}))
+    return x.clamp(0, 1).contiguous()
+
+
+@dataclasses.dataclass
+class RoundTrip:
+    """Images through encoder and decoder: what went in, what came out, and how far apart."""
+
+    images: torch.Tensor  # (N, 3, H, W) in [0, 1]
+    latents: torch.Tensor  # (N, C, h, w), scaled as the U-Net sees them
+    reconstructions: torch.Tensor  # (N, 3, H, W) in [0, 1]
+    psnr: torch.Tensor  # (N,) dB
+    error: torch.Tensor  # (N, H, W): mean absolute error over colour channels
+
+    @property
+    def compression_ratio(self) -> float:
+        return float(np.prod(self.images.shape[1:]) / np.prod(self.latents.shape[1:]))
+
+
+def batch_size_for(size: int) -> int:
+    """Images per batch through the VAE: 64 at 32 px, a handful at SD's 512 px (memory grows with area)."""
+    return max(1, min(64, 2 ** 20 // size ** 2))
+
+
+@torch.no_grad()
+def encode_images(vae, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU, whatever the VAE's device/dtype.
+
+    The same computation as :func:`lds.autoencoder.encode`, batched for large images and GPUs.
+    """
+    p = next(vae.parameters())
+    bs = batch_size or batch_size_for(images.shape[-1])
+    out = [vae.encode(images[i:i + bs].to(p.device, p.dtype) * 2 - 1).latent_dist.mean.float().cpu()
+           for i in range(0, len(images), bs)]
+    return torch.cat(out) * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def decode_latents(vae, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """Scaled latents -> (N, 3, H, W) images in [0, 1] on the CPU (as :func:`lds.autoencoder.decode`)."""
+    p = next(vae.parameters())
+    bs = batch_size or batch_size_for(latents.shape[-1] * 2 ** (len(vae.config.block_out_channels) - 1))
+    out = [vae.decode(latents[i:i + bs].to(p.device, p.dtype) / vae.config.scaling_factor).sample.float().cpu()
+           for i in range(0, len(latents), bs)]
+    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+
+
+def round_trip(vae, images: torch.Tensor) -> RoundTrip:
+    """Encode (posterior mean, as the pipeline's image-to-image does) and decode."""
+    latents = encode_images(vae, images)
+    rec = decode_latents(vae, latents)
+    return RoundTrip(images, latents, rec, psnr(rec, images), (rec - images).abs().mean(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs from outside the corpus, drawn with numpy
+# ---------------------------------------------------------------------------------------------
+
+def gaussian_noise(n: int, size: int, rng: np.random.Generator, std: float = 0.25) -> np.ndarray:
+    """Pixels drawn independently from N(0.5, std^2), clipped to [0, 1]: no structure at all."""
+    return np.clip(rng.normal(0.5, std, size=(n, size, size, 3)), 0, 1).astype(np.float32)
+
+
+def checkerboard(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Black-and-white checkerboards with squares of 1 to 4 pixels (at 32 px; scaled with the size)."""
+    out = np.zeros((n, size, size, 3), np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        sq = max(1, int(rng.integers(1, 5) * size / 32))
+        out[i] = (((yy // sq) + (xx // sq)) % 2)[..., None]
+    return out
+
+
+def smooth_gradient(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Photo-like smooth colour fields: a sky-to-ground gradient with a soft blob (no outline)."""
+    yy, xx = np.mgrid[:size, :size] / max(size - 1, 1)
+    out = np.zeros((n, size, size, 3), np.float32)
+    for i in range(n):
+        top, bottom = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
+        angle = rng.uniform(0, np.pi)
+        ramp = (np.cos(angle) * yy + np.sin(angle) * xx)
+        ramp = (ramp - ramp.min()) / (np.ptp(ramp) + 1e-8)
+        img = top * (1 - ramp[..., None]) + bottom * ramp[..., None]
+        cy, cx, r = rng.uniform(0.2, 0.8, 2).tolist() + [rng.uniform(0.1, 0.3)]
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r ** 2))[..., None]
+        out[i] = np.clip(img * (1 - 0.5 * blob) + rng.uniform(0, 1, 3) * 0.5 * blob, 0, 1)
+    return out
+
+
+def text_strokes(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Dark one-pixel strokes on white, arranged in lines like handwriting (drawn with numpy)."""
+    out = np.ones((n, size, size, 3), np.float32)
+    width = max(1, size // 32)
+    for i in range(n):
+        rows = range(int(size * 0.2), int(size * 0.85), max(3, int(size * 0.22)))
+        for row in rows:
+            x = int(rng.integers(1, max(2, size // 8)))
+            while x < size - 2:
+                h = int(rng.integers(max(2, size // 10), max(3, size // 5)))
+                kind = rng.integers(0, 3)
+                if kind == 0:  # a vertical stroke
+                    out[i, max(0, row - h):row, x:x + width] = 0.1
+                elif kind == 1:  # a horizontal stroke
+                    out[i, row - 1:row - 1 + width, x:x + h // 2 + 1] = 0.1
+                else:  # a diagonal stroke
+                    for k in range(h):
+                        out[i, max(0, row - k):max(0, row - k) + width, min(size - 1, x + k // 2)] = 0.1
+                x += int(rng.integers(max(2, size // 16), max(3, size // 8))) + width
+    return out
+
+
+OUTSIDE_KINDS = {"Gaussian noise": gaussian_noise, "checkerboard": checkerboard,
+                 "smooth gradient": smooth_gradient, "text-like strokes": text_strokes}
+
+
+def outside_inputs(n: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``n`` images of each kind in :data:`OUTSIDE_KINDS`, as (n, 3, size, size) tensors in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    return {name: to_model_size(make(n, size, rng), size) for name, make in OUTSIDE_KINDS.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# What is lost: frequencies and edges
+# ---------------------------------------------------------------------------------------------
+
+def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Tensor:
+    """Share of each image's spectral energy (mean removed) above ``cutoff`` x the Nyquist frequency.
+
+    (N, 3, H, W) -> (N,). Fine detail (edges, texture, noise) lives in the high frequencies.
+    """
+    from .forward_process import high_frequency_share as hf
+
+    return hf(images, cutoff)
+
+
+def edge_error_share(images: torch.Tensor, error: torch.Tensor, top: float = 0.2) -> torch.Tensor:
+    """Share of the absolute error that falls on the ``top`` fraction of pixels with the strongest edges."""
+    gray = images.mean(1, keepdim=True)
+    gx = F.pad(gray[..., :, 1:] - gray[..., :, :-1], (0, 1, 0, 0)).abs()
+    gy = F.pad(gray[..., 1:, :] - gray[..., :-1, :], (0, 0, 0, 1)).abs()
+    grad = (gx + gy).flatten(1)
+    err = error.flatten(1)
+    k = max(1, int(top * grad.shape[1]))
+    idx = grad.topk(k, dim=1).indices
+    return err.gather(1, idx).sum(1) / err.sum(1).clamp_min(1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixel and perceptual distances
+# ---------------------------------------------------------------------------------------------
+
+def pixel_distances(a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image L1 and L2 (mean squared error) distances, for images in [0, 1]."""
+    return {"L1": (a - b).abs().flatten(1).mean(1), "L2": (a - b).pow(2).flatten(1).mean(1)}
+
+
+def perceptual_judge(pipe):
+    """The perceptual distance lds-mini's autoencoder was trained with: :class:`CLIPPerceptualLoss`.
+
+    It compares images in the hidden layers of lds-mini's CLIP image tower (LPIPS cannot be used
+    offline; see lds.autoencoder). A model folder without ``clip/`` (SD 1.5) borrows lds-mini's,
+    and images are resized to that tower's input size. Returns ``distance(a, b) -> (N,)``.
+    """
+    from transformers import CLIPTextModel
+
+    from .autoencoder import CLIPPerceptualLoss
+    from .clip import load_clip
+    from .pipeline import BUILTIN
+
+    folder = Path(pipe.lds_source["location"])
+    if (folder / "clip" / "config.json").exists():
+        clip = load_clip(folder / "clip", pipe.text_encoder)
+    else:
+        mini = BUILTIN["lds-mini"]
+        clip = load_clip(mini / "clip", CLIPTextModel.from_pretrained(str(mini / "text_encoder")))
+    for module in clip.vision_model.modules():  # load_clip leaves position_ids on the meta device
+        ids = getattr(module, "position_ids", None)
+        if isinstance(ids, torch.Tensor) and ids.is_meta:
+            module.register_buffer("position_ids", torch.arange(ids.shape[-1]).expand(1, -1), persistent=False)
+    loss = CLIPPerceptualLoss(clip)  # the vision tower only; it stays on the CPU
+    size = clip.config.vision_config.image_size
+
+    @torch.no_grad()
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a, b = to_model_size(a.cpu(), size), to_model_size(b.cpu(), size)
+        return torch.stack([loss(a[i:i + 1], b[i:i + 1]) for i in range(len(a))])
+
+    distance.image_size = size
+    return distance
+
+
+def shift(images: torch.Tensor, pixels: int = 1) -> torch.Tensor:
+    """Move the images ``pixels`` to the right, filling with the edge colour (white for emoji)."""
+    return torch.cat([images[..., :, :1].expand(*images.shape[:-1], pixels), images[..., :, :-pixels]], -1)
+
+
+def nearest_other(images: torch.Tensor, groups: list) -> torch.Tensor:
+    """For each image, the index of the pixel-nearest image (L2) from a different group."""
+    flat = images.flatten(1)
+    d = torch.cdist(flat, flat)
+    g = np.asarray(groups)
+    same = torch.from_numpy(g[:, None] == g[None, :])
+    d[same] = float("inf")
+    return d.argmin(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The discriminator (PatchGAN)
+# ---------------------------------------------------------------------------------------------
+
+def load_discriminator(model_folder: str | Path) -> NLayerDiscriminator | None:
+    """lds-mini's trained PatchGAN from ``<model>/discriminator/`` (fp16 on disk -> float), or None.
+
+    SD 1.5 does not ship its discriminator; chapter 3 then computes only the receptive field.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(model_folder) / "discriminator"
+    if not (folder / "model.safetensors").exists():
+        return None
+    cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
+    disc = NLayerDiscriminator(input_nc=cfg.get("input_nc", 3), ndf=cfg.get("ndf", 32), n_layers=cfg.get("n_layers", 3))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(folder / "model.safetensors")).items()}
+    disc.load_state_dict(state)
+    return disc.eval()
+
+
+@torch.no_grad()
+def patch_logits(disc: NLayerDiscriminator, images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1] -> (N, h, w) realness logits, one per patch (the VAE's [-1, 1] input)."""
+    return disc(images * 2 - 1)[:, 0]
+
+
+def patch_grid(n_layers: int, size: int) -> tuple[int, int]:
+    """The shape of the discriminator's logit grid for a ``size`` x ``size`` image."""
+    with torch.no_grad():
+        return tuple(NLayerDiscriminator(n_layers=n_layers)(torch.zeros(1, 3, size, size)).shape[-2:])
+
+
+def effective_stride(module: torch.nn.Module) -> int:
+    """How many input pixels separate neighbouring output values (the product of the strides)."""
+    jump = 1
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            jump *= layer.stride[0]
+    return jump
+
+
+# ---------------------------------------------------------------------------------------------
+# KL or vector quantisation?
+# ---------------------------------------------------------------------------------------------
+
+def quantisation_report(vae) -> dict:
+    """What the loaded autoencoder is: its class, latent channels, and whether it has a codebook.
+
+    A VQ model (taming's VQGAN, diffusers' ``VQModel``) carries a codebook (``quantize``,
+    ``num_vq_embeddings``); an ``AutoencoderKL`` outputs a Gaussian per latent value instead.
+    """
+    codebook = [name for name, _ in vae.named_modules() if name.split(".")[-1] in ("quantize", "codebook")]
+    cfg = dict(vae.config)
+    return {"class": type(vae).__name__, "latent_channels": int(cfg["latent_channels"]),
+            "downsampling": 2 ** (len(cfg["block_out_channels"]) - 1),
+            "codebook_modules": codebook, "num_vq_embeddings": cfg.get("num_vq_embeddings"),
+            "scaling_factor": float(cfg["scaling_factor"]),
+            "posterior": "diagonal Gaussian (mean, log-variance per latent value)"}

@@ -1,0 +1,157 @@
+"""Chapter 3 (The autoencoder): lds.inspect_autoencoder, and the numbers the chapter's argument rests on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lds import inspect_autoencoder as ia
+from lds.autoencoder import NLayerDiscriminator, compression_ratio, receptive_field
+from lds.record import VERDICTS
+
+
+# -- the module, without a model ---------------------------------------------------------------
+
+@pytest.mark.parametrize("n_layers, expected", [(1, 16), (2, 34), (3, 70), (4, 142)])
+def test_receptive_field_from_the_layers(n_layers, expected):
+    assert receptive_field(NLayerDiscriminator(n_layers=n_layers)) == expected
+
+
+def test_patch_grid_and_stride():
+    assert ia.patch_grid(3, 32) == (2, 2)  # lds-mini: four verdicts, each wider than the image
+    assert ia.patch_grid(3, 256) == (30, 30)
+    assert ia.effective_stride(NLayerDiscriminator(n_layers=3)) == 8
+
+
+def test_compression_ratios():
+    assert compression_ratio((3, 32, 32), (4, 8, 8)) == 12
+    assert compression_ratio((3, 512, 512), (4, 64, 64)) == 48
+
+
+def test_outside_inputs_shapes_and_ranges():
+    out = ia.outside_inputs(3, 32, seed=1)
+    assert set(out) == {"Gaussian noise", "checkerboard", "smooth gradient", "text-like strokes"}
+    for x in out.values():
+        assert x.shape == (3, 3, 32, 32) and x.min() >= 0 and x.max() <= 1
+    again = ia.outside_inputs(3, 32, seed=1)
+    assert all(torch.equal(out[k], again[k]) for k in out)
+    big = ia.outside_inputs(1, 64, seed=1)
+    assert big["checkerboard"].shape == (1, 3, 64, 64)
+
+
+def test_frequency_share_separates_noise_from_smooth():
+    out = ia.outside_inputs(4, 32, seed=0)
+    noise = ia.high_frequency_share(out["Gaussian noise"])
+    smooth = ia.high_frequency_share(out["smooth gradient"])
+    assert (noise > 0.5).all() and (smooth < 0.1).all()
+
+
+def test_edge_error_share():
+    img = torch.ones(1, 3, 8, 8)
+    img[..., 4:] = 0  # one vertical edge
+    err_on_edge = torch.zeros(1, 8, 8)
+    err_on_edge[..., 3] = 1
+    assert ia.edge_error_share(img, err_on_edge, top=0.2).item() == pytest.approx(1.0)
+    assert ia.edge_error_share(img, torch.ones(1, 8, 8), top=0.2).item() < 0.3
+
+
+def test_shift_and_nearest_other():
+    x = torch.rand(2, 3, 8, 8)
+    s = ia.shift(x, 1)
+    assert torch.equal(s[..., 1:], x[..., :-1])
+    imgs = torch.stack([torch.zeros(3, 4, 4), torch.zeros(3, 4, 4) + 0.01, torch.ones(3, 4, 4)])
+    assert ia.nearest_other(imgs, ["a", "a", "b"]).tolist() == [2, 2, 1]
+
+
+def test_quantisation_report_of_a_kl_autoencoder():
+    from lds.autoencoder import AutoencoderTrainConfig, build_autoencoder
+
+    vae = build_autoencoder(AutoencoderTrainConfig(block_out_channels=(32, 32)), 16)
+    report = ia.quantisation_report(vae)
+    assert report["class"] == "AutoencoderKL" and report["latent_channels"] == 4
+    assert report["codebook_modules"] == [] and report["num_vq_embeddings"] is None
+    assert report["downsampling"] == 2
+
+
+def test_discriminator_absent_gives_none(tmp_path):
+    assert ia.load_discriminator(tmp_path) is None
+
+
+def test_discriminator_roundtrip_fp16(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    disc = NLayerDiscriminator(n_layers=3).eval()
+    (tmp_path / "discriminator").mkdir()
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in disc.state_dict().items()},
+              str(tmp_path / "discriminator" / "model.safetensors"))
+    (tmp_path / "discriminator" / "config.json").write_text(json.dumps({"input_nc": 3, "ndf": 32, "n_layers": 3}))
+    loaded = ia.load_discriminator(tmp_path)
+    x = torch.rand(2, 3, 32, 32)
+    assert ia.patch_logits(loaded, x).shape == (2, 2, 2)
+    assert torch.allclose(ia.patch_logits(loaded, x), disc(x * 2 - 1)[:, 0], atol=2e-2)
+
+
+# -- the chapter, executed with its CI parameters ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def records(executed):
+    return executed("03_autoencoder")
+
+
+def test_compression_from_the_loaded_objects(records):
+    assert records["compression_ratio"] == pytest.approx(np.prod(records["image_shape"]) / np.prod(records["latent_shape"]))
+    assert records["image_shape"] == [3, 32, 32] and records["latent_shape"] == [4, 8, 8]
+    assert records["compression_ratio"] == 12
+
+
+def test_round_trips_lose_something(records):
+    assert 15 < records["psnr_corpus_min"] <= records["psnr_corpus_mean"] <= records["psnr_corpus_max"] < 60
+    assert records["edge_error_share"] > 0.2  # more than an even spread would give
+    assert records["hf_retained_corpus"] < 1.0  # reconstructions are smoother than originals
+    assert records["claim:9"]["verdict"] == "holds"
+
+
+def test_noise_does_not_survive(records):
+    s = records["outside_summary"]
+    assert records["psnr_gap_corpus_noise"] == pytest.approx(s["corpus"]["psnr_mean"] - s["Gaussian noise"]["psnr_mean"], abs=1e-2)
+    assert records["psnr_gap_corpus_noise"] > 5  # corpus images come back far closer than noise
+    assert records["hf_retained_noise"] < 0.5  # noise comes back smoothed
+    assert s["checkerboard"]["psnr_mean"] < s["corpus"]["psnr_mean"] - 5  # structure alone is not enough
+    assert records["claim:12"]["verdict"] == "holds with a qualifier"
+
+
+def test_pixel_and_perceptual_distances(records):
+    med = records["distance_medians"]
+    assert set(med) == {"moved 1 px", "faint noise", "round trip", "nearest other emoji"}
+    for d in med.values():
+        assert all(np.isfinite(v) and v >= 0 for v in d.values())
+    assert -1 <= records["pixel_perceptual_spearman"] <= 1
+    assert 0 <= records["pixel_perceptual_disagree"] <= records["shift_farther_in_pixels"] <= 1
+
+
+def test_patchgan(records):
+    assert records["receptive_field"] == 70
+    assert records["receptive_fields"] == {1: 16, 2: 34, 3: 70, 4: 142}
+    assert records["patch_grid_model"] == [2, 2] and records["patch_grid_sd"] == [62, 62]
+    assert records["discriminator_loaded"] is True  # lds-mini ships its PatchGAN
+    means = records["disc_logit_means"]
+    assert {"corpus original", "reconstruction", "Gaussian noise"} <= set(means)
+    assert records["claim:10"]["verdict"] == "holds"
+
+
+def test_kl_not_vq(records):
+    assert records["vae_class"] == "AutoencoderKL"
+    assert records["latent_channels"] == 4 and records["has_codebook"] is False
+    assert len(records["latent_channel_means"]) == 4
+    assert records["posterior_std_mean"] < 0.5 * min(records["latent_channel_stds"])  # nearly deterministic
+    assert records["claim:11"]["verdict"] == "holds with a qualifier"
+
+
+def test_claims_recorded(records):
+    for n in (9, 10, 11, 12):
+        row = records[f"claim:{n}"]
+        assert row["number"] == n and row["verdict"] in VERDICTS and row["lds_mini"] and row["sd15"]
