@@ -72,7 +72,7 @@ def test_high_frequency_share_and_spectrum():
     yy = torch.linspace(0, 1, 32)
     smooth = (yy[None, None, :, None] * yy[None, None, None, :]).expand(2, 3, 32, 32)
     assert (fp.high_frequency_share(noise) > 0.5).all()
-    assert (fp.high_frequency_share(smooth) < 0.05).all()
+    assert (fp.high_frequency_share(smooth) < 0.1).all()  # the FFT wraps around: the ramp jumps at the border
     freqs, power = fp.radial_spectrum(noise, bins=8)
     assert freqs.shape == (8,) and power.shape == (2, 8) and (power >= 0).all()
 
