@@ -49,3 +49,21 @@ def test_claim_24_diversity_and_mean_image(records):
     assert all(len(v) == len(records["guidance_scales"]) for v in records["mean_image_to_corpus_mean"].values())
     assert -1.0 <= records["diversity_trend_spearman"] <= 1.0
     assert records["claim:24"]["verdict"] in ("holds", "holds with a qualifier", "does not hold")
+
+
+def test_dial_over_precomputed_images():
+    import numpy as np
+
+    from lds.dials import image_dial, image_strip
+
+    images = [np.full((8, 8, 3), v, dtype=np.float32) for v in (0.0, 0.5, 1.0)]
+    box = image_dial(images, [0.0, 7.5, 25.0], "guidance")
+    slider, picture, label = box.children
+    assert [v for v, _ in slider.options] == ["0", "7.5", "25"]
+    first = picture.value
+    slider.value = 2  # moving the dial swaps in the precomputed image, nothing is generated
+    assert picture.value != first and label.value == "guidance = 25"
+    steps = image_dial(images, [1, 2, 3], "steps").children[0]
+    assert type(steps).__name__ == "IntSlider" and (steps.min, steps.max) == (1, 3)
+    fig = image_strip(images, [0.0, 7.5, 25.0], "s")
+    assert len(fig.axes) == 3
