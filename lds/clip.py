@@ -178,12 +178,11 @@ def load_clip(folder: Path, text_encoder) -> "torch.nn.Module":
 
     folder = Path(folder)
     config = CLIPConfig.from_json_file(str(folder / "config.json"))
-    with torch.device("meta"):
-        model = CLIPModel(config)
+    model = CLIPModel(config)
     state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
     state.update({f"text_model.{k.removeprefix('text_model.')}": v.float()
                   for k, v in text_encoder.state_dict().items()})
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if "position_ids" not in k]
     if missing or unexpected:
         raise ValueError(f"CLIP checkpoint in {folder} does not match its config: missing {missing[:5]}, "

@@ -55,12 +55,13 @@ def build_unet(cfg: UNetTrainConfig, sample_size: int, cross_attention_dim: int,
 
 def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image: np.ndarray,
                pairs_text: np.ndarray, text_states: torch.Tensor, empty_state: torch.Tensor,
-               cfg: UNetTrainConfig, progress: bool = True, log=None):
+               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None):
     """ε-prediction training.
 
     ``latent_mean/std`` are the autoencoder's posterior per corpus image (scaled); each step samples
     a latent from it, as SD's training did. ``pairs_image[i]`` and ``pairs_text[i]`` index an image
-    and a row of ``text_states`` (the text encoder's 77 x d states per unique caption).
+    and a row of ``text_states`` (the text encoder's 77 x d states per unique caption). Pass ``unet``
+    to continue training a model (a second phase with its own schedule) instead of starting afresh.
     """
     from diffusers import DDPMScheduler
     from tqdm.auto import tqdm
@@ -68,7 +69,9 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     noise_scheduler = DDPMScheduler(**SCHEDULE)
-    unet = build_unet(cfg, latent_mean.shape[-1], text_states.shape[-1], latent_mean.shape[1])
+    if unet is None:
+        unet = build_unet(cfg, latent_mean.shape[-1], text_states.shape[-1], latent_mean.shape[1])
+    unet.train()
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.01)
     warmup = 200
