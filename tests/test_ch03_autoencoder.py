@@ -110,7 +110,7 @@ def test_compression_from_the_loaded_objects(records):
 
 def test_round_trips_lose_something(records):
     assert 15 < records["psnr_corpus_min"] <= records["psnr_corpus_mean"] <= records["psnr_corpus_max"] < 60
-    assert records["edge_error_share"] > 0.2  # more than an even spread would give
+    assert records["edge_error_share"] > 0.3  # an even spread would give 0.2
     assert records["hf_retained_corpus"] < 1.0  # reconstructions are smoother than originals
     assert records["claim:9"]["verdict"] == "holds"
 
@@ -118,9 +118,9 @@ def test_round_trips_lose_something(records):
 def test_noise_does_not_survive(records):
     s = records["outside_summary"]
     assert records["psnr_gap_corpus_noise"] == pytest.approx(s["corpus"]["psnr_mean"] - s["Gaussian noise"]["psnr_mean"], abs=1e-2)
-    assert records["psnr_gap_corpus_noise"] > 5  # corpus images come back far closer than noise
+    assert records["psnr_gap_corpus_noise"] > 8  # corpus images come back far closer than noise (~12 dB)
     assert records["hf_retained_noise"] < 0.5  # noise comes back smoothed
-    assert s["checkerboard"]["psnr_mean"] < s["corpus"]["psnr_mean"] - 5  # structure alone is not enough
+    assert s["checkerboard"]["psnr_mean"] < s["Gaussian noise"]["psnr_mean"]  # structure alone is not enough
     assert records["claim:12"]["verdict"] == "holds with a qualifier"
 
 
@@ -129,7 +129,8 @@ def test_pixel_and_perceptual_distances(records):
     assert set(med) == {"moved 1 px", "faint noise", "round trip", "nearest other emoji"}
     for d in med.values():
         assert all(np.isfinite(v) and v >= 0 for v in d.values())
-    assert -1 <= records["pixel_perceptual_spearman"] <= 1
+    assert records["pixel_perceptual_spearman"] > 0.5  # lds-mini's small CLIP mostly agrees with pixels
+    assert med["nearest other emoji"]["perceptual"] > med["moved 1 px"]["perceptual"] > med["faint noise"]["perceptual"]
     assert 0 <= records["pixel_perceptual_disagree"] <= records["shift_farther_in_pixels"] <= 1
 
 
@@ -140,6 +141,11 @@ def test_patchgan(records):
     assert records["discriminator_loaded"] is True  # lds-mini ships its PatchGAN
     means = records["disc_logit_means"]
     assert {"corpus original", "reconstruction", "Gaussian noise"} <= set(means)
+    # trained to tell originals from reconstructions, it ranks them so; and finds noise "realer" than emoji
+    assert means["reconstruction"] < means["corpus original"] < means["Gaussian noise"] < means["checkerboard"]
+    assert means["Gaussian noise (returned)"] < 0
+    assert records["disc_noise_above_originals"] is True
+    assert records["disc_reconstructions_fooling"] < 0.2
     assert records["claim:10"]["verdict"] == "holds"
 
 
