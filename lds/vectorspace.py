@@ -52,7 +52,9 @@ def _load(folder, text_encoder):
 
     model = load_clip(folder, text_encoder)
     _materialize_position_ids(model)
-    return model
+    # The saved configs carry dtype float16 (the weights are stored in half precision), and a
+    # CLIPModel built from such a config can come out half in its text tower; scoring is float32.
+    return model.float()
 
 
 def web_clip(pipe) -> WebCLIP:
