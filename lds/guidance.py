@@ -147,6 +147,9 @@ def _materialise_position_ids(clip_model) -> None:
         if ids is not None and ids.is_meta:
             n = emb.position_embedding.num_embeddings
             emb.register_buffer("position_ids", torch.arange(n).expand((1, -1)), persistent=False)
+    # the text tower can come back in the checkpoint's float16 beside a float32 image tower: score in float32
+    if any(p.dtype != torch.float32 for p in clip_model.parameters()):
+        clip_model.float()
 
 
 def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> torch.Tensor:
