@@ -75,7 +75,8 @@ def clean_prompt(prompt) -> tuple[str, list[str]]:
 def check_size(pipe, height: int | None, width: int | None) -> tuple[int, int]:
     """Default and validate the image size: multiples the U-Net's downsampling can halve evenly."""
     default = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    height, width = height or default, width or default
+    height = default if height is None else height
+    width = default if width is None else width
     multiple = pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
     for name, v in (("height", height), ("width", width)):
         if not isinstance(v, int) or v <= 0 or v % multiple or v > 16 * default:

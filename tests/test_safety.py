@@ -34,7 +34,7 @@ def test_source_never_unpickles_or_trusts_remote_code():
         assert "trust_remote_code" not in text, path
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, f"{path}: {call}"
-        assert "pickle" not in text or path.name == "test_safety.py", path
+        assert not re.search(r"^\s*(import pickle|from pickle)|pickle\.load", text, re.M), path
 
 
 def test_generation_with_sockets_blocked(no_network):

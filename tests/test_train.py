@@ -48,9 +48,9 @@ def test_interrupted_stage_resumes_and_finished_stages_are_kept(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, work, out, progress=False).run()
     done_before = {s: (work / f"{s}.done").stat().st_mtime for s in STAGES if (work / f"{s}.done").exists()}
-    assert set(done_before) == {"clip", "filter", "autoencoder", "latents"}
+    assert set(done_before) == {"clip", "filter", "autoencoder", "latents", "decoder"}
     monkeypatch.undo()
-    Trainer(cfg, work, out, progress=False).run(stages=("clip", "filter", "autoencoder", "latents", "unet"))
+    Trainer(cfg, work, out, progress=False).run(stages=("clip", "filter", "autoencoder", "latents", "decoder", "unet"))
     for s, mtime in done_before.items():
         assert (work / f"{s}.done").stat().st_mtime == mtime, f"{s} was redone"
     assert (work / "unet.done").exists()
