@@ -178,7 +178,7 @@ def load_clip(folder: Path, text_encoder) -> "torch.nn.Module":
 
     folder = Path(folder)
     config = CLIPConfig.from_json_file(str(folder / "config.json"))
-    model = CLIPModel(config)
+    model = CLIPModel(config).float()  # the stored config may say float16 (weights are half on disk)
     state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
     state.update({f"text_model.{k.removeprefix('text_model.')}": v.float()
                   for k, v in text_encoder.state_dict().items()})
@@ -187,7 +187,7 @@ def load_clip(folder: Path, text_encoder) -> "torch.nn.Module":
     if missing or unexpected:
         raise ValueError(f"CLIP checkpoint in {folder} does not match its config: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
-    return model.eval()
+    return model.float().eval()
 
 
 # ---------------------------------------------------------------------------------------------
