@@ -46,7 +46,11 @@ def notebook_to_html(notebook: Path, target: Path) -> Path:
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", embed_images=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:  # recorded values (myst-nb glue) are data for the book, not page content
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if "scrapbook" not in o.get("metadata", {})]
+    body, _ = exporter.from_notebook_node(nb)
     # Drop every script/link that points off the machine (require.js, MathJax CDNs); math stays as TeX.
     body = re.sub(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", "", body)
     body = re.sub(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", "", body)
