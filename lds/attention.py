@@ -73,7 +73,7 @@ class _Store:
         self.h, self.w = latent_hw
         self.keep = keep
         self.active = True
-        self.maps = None
+        self.by_resolution = {}
         self.step_share = []
         self._current = None
         self.layers = set()
@@ -87,13 +87,25 @@ class _Store:
         side_h = int(round((hw * self.h / self.w) ** 0.5))
         side_w = hw // side_h
         grid = probs.transpose(1, 2).reshape(b, n, side_h, side_w).float()
-        if (side_h, side_w) != (self.h, self.w):
-            grid = F.interpolate(grid, size=(self.h, self.w), mode="bicubic", align_corners=False).clamp_min(0)
-        self.maps = grid if self.maps is None else self.maps + grid
+        # Summed per resolution; upsampled once, in maps(), rather than at every layer and step
+        key = (side_h, side_w)
+        self.by_resolution[key] = grid if key not in self.by_resolution else self.by_resolution[key] + grid
         total = probs.float().sum(1)  # (b, 77): attention mass per slot in this layer
         self._current = total if self._current is None else self._current + total
         self.layers.add(name)
         self.calls += 1
+
+    @property
+    def maps(self):
+        """Every layer's map on the latent grid, summed (bicubic upsampling, as DAAM)."""
+        if not self.by_resolution:
+            return None
+        total = 0
+        for (h, w), grid in self.by_resolution.items():
+            if (h, w) != (self.h, self.w):
+                grid = F.interpolate(grid, size=(self.h, self.w), mode="bicubic", align_corners=False).clamp_min(0)
+            total = total + grid
+        return total
 
     def end_step(self) -> None:
         if self._current is not None:
@@ -126,9 +138,10 @@ def record_cross_attention(pipe, height: int | None = None, width: int | None = 
 
         def result(self) -> AttentionRecord:
             store.end_step()
-            if store.maps is None:
+            maps = store.maps
+            if maps is None:
                 raise RuntimeError("No cross-attention was recorded: did the generation run inside the `with` block?")
-            return AttentionRecord(store.maps, torch.stack(store.step_share), sorted(store.layers), store.calls)
+            return AttentionRecord(maps, torch.stack(store.step_share), sorted(store.layers), store.calls)
 
     try:
         yield Handle()

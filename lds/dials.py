@@ -80,3 +80,21 @@ def image_strip(images, values, description: str = "value", title: str | None = 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+
+def bar_image(labels, values, title: str = "", ylabel: str = "share kept") -> np.ndarray:
+    """A small bar chart as an (H, W, 3) image in [0, 1]: one position of a dial (chapter 2's threshold dial)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 2.4), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(list(labels), list(values), color="#4c72b0")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba(), dtype=np.float32)[..., :3] / 255.0
