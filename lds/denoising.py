@@ -279,10 +279,7 @@ def training_tone_shares(pipe, corpus, variants: list[int], prompt: str | None =
     if report.is_file() and (folder / "clip").is_dir() and len(rows):
         from .clip import clip_score, load_clip
 
-        from .guidance import _materialise_position_ids
-
         clip = load_clip(folder / "clip", pipe.text_encoder)
-        _materialise_position_ids(clip)
         scores = clip_score(clip, pipe.tokenizer, corpus.rgb()[web["image"][rows]], web["caption"][rows])
         keep = scores >= json.loads(report.read_text())["threshold"]
         out["kept_pairs"] = int(keep.sum())

@@ -136,29 +136,12 @@ def diversity(images: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
-def _materialise_position_ids(clip_model) -> None:
-    """Give a CLIPModel built on the meta device real ``position_ids`` (they are not in its checkpoint).
-
-    ``lds.clip.load_clip`` builds the model on the meta device; the non-persistent ``position_ids``
-    buffers stay there and give undefined (sometimes NaN) embeddings. They are just 0 ... n-1.
-    """
-    for emb in (clip_model.text_model.embeddings, clip_model.vision_model.embeddings):
-        ids = getattr(emb, "position_ids", None)
-        if ids is not None and ids.is_meta:
-            n = emb.position_embedding.num_embeddings
-            emb.register_buffer("position_ids", torch.arange(n).expand((1, -1)), persistent=False)
-    # the text tower can come back in the checkpoint's float16 beside a float32 image tower: score in float32
-    if any(p.dtype != torch.float32 for p in clip_model.parameters()):
-        clip_model.float()
-
-
 def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> torch.Tensor:
     """CLIP score of each image with ``prompt``, images resized to the CLIP's input size first."""
     import torch.nn.functional as F
 
     from .clip import clip_score
 
-    _materialise_position_ids(clip_model)
     x = torch.as_tensor(images).float()
     size = clip_model.config.vision_config.image_size
     if x.shape[-1] != size:

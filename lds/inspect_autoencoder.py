@@ -208,10 +208,6 @@ def perceptual_judge(pipe):
     else:
         mini = BUILTIN["lds-mini"]
         clip = load_clip(mini / "clip", CLIPTextModel.from_pretrained(str(mini / "text_encoder")))
-    for module in clip.vision_model.modules():  # load_clip leaves position_ids on the meta device
-        ids = getattr(module, "position_ids", None)
-        if isinstance(ids, torch.Tensor) and ids.is_meta:
-            module.register_buffer("position_ids", torch.arange(ids.shape[-1]).expand(1, -1), persistent=False)
     loss = CLIPPerceptualLoss(clip)  # the vision tower only; it stays on the CPU
     size = clip.config.vision_config.image_size
 

@@ -34,27 +34,10 @@ class WebCLIP:
     note: str
 
 
-def _materialize_position_ids(model) -> None:
-    """Give ``position_ids`` buffers left on the meta device by ``lds.clip.load_clip`` real values.
-
-    load_clip builds CLIPModel on the meta device and assigns the checkpoint's tensors; the
-    non-persistent ``position_ids`` buffers are not in any checkpoint, so they stay on ``meta`` and
-    the embeddings read undefined memory (NaN or noise). They are always 0 .. n-1.
-    """
-    for mod in model.modules():
-        for name, buf in list(mod.named_buffers(recurse=False)):
-            if name == "position_ids" and buf.device.type == "meta":
-                mod.register_buffer(name, torch.arange(buf.shape[-1]).expand(buf.shape).clone(), persistent=False)
-
-
 def _load(folder, text_encoder):
     from .clip import load_clip
 
-    model = load_clip(folder, text_encoder)
-    _materialize_position_ids(model)
-    # The saved configs carry dtype float16 (the weights are stored in half precision), and a
-    # CLIPModel built from such a config can come out half in its text tower; scoring is float32.
-    return model.float()
+    return load_clip(folder, text_encoder)  # float32, whatever dtype the stored config names
 
 
 def web_clip(pipe) -> WebCLIP:
