@@ -113,3 +113,11 @@ def test_batch_runs_and_comparison_page(tmp_path):
     with pytest.raises(RerunError, match="row 1.*no parameter 'sede'"):
         rerun_batch("toy", bad, out=tmp_path / "class2", root=book)
     assert not (tmp_path / "class2").exists()
+
+
+def test_rerun_into_an_unwritable_place(tmp_path):
+    book = _toy_book(tmp_path / "book")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RerunError, match="Cannot create the run folder"):
+        rerun("toy", {}, out=blocker / "run", root=book, progress=False)
