@@ -166,7 +166,7 @@ def _instrumented_vs_plain(pipe, steps: int, repeats: int) -> dict:
     import torch
 
     from lds.attention import record_cross_attention
-    from lds.sampling import decode_latents, generate
+    from lds.sampling import generate
 
     prompt, seed = "grinning face", 0
 
@@ -233,7 +233,7 @@ def bench_rebuild() -> dict:
     src = tmp / "book"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", "_build", ".git", "runs", ".lds-cache"))
     t0 = time.perf_counter()
-    first = execute_book(tmp / "exec", src / "tests" / "ci_parameters", root=src, progress=False)
+    execute_book(tmp / "exec", src / "tests" / "ci_parameters", root=src, progress=False)
     t_first = time.perf_counter() - t0
     nb_path = src / "notebooks" / "05_tokenization.ipynb"
     nb = nbformat.read(str(nb_path), as_version=4)

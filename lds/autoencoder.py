@@ -130,6 +130,32 @@ def _adaptive_weight(nll: torch.Tensor, g: torch.Tensor, last_layer: torch.Tenso
     return torch.clamp(w, 0.0, 1e4).detach()
 
 
+def _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer, extra_loss=0.0, gan_on=True):
+    """One optimisation step of SD's autoencoder recipe (LPIPSWithDiscriminator): L1 + perceptual
+    (+ ``extra_loss``, the KL term) + adaptively weighted hinge GAN, then one discriminator step.
+    Returns the losses (l1, perceptual, generator, discriminator)."""
+    x2 = x * 2 - 1
+    l1 = (recon - x2).abs().mean()
+    p_loss = perceptual((recon + 1) / 2, x)
+    nll = l1 + cfg.perceptual_weight * p_loss
+    loss = nll + extra_loss
+    g_loss = torch.zeros(())
+    if gan_on:
+        g_loss = -disc(recon).mean()
+        loss = loss + cfg.disc_weight * _adaptive_weight(nll, g_loss, last_layer) * g_loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    d_loss = torch.zeros(())
+    if gan_on:
+        d_loss = hinge_d_loss(disc(x2), disc(recon.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+    return l1, p_loss, g_loss, d_loss
+
+
 def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfig, progress: bool = True,
                       log=None, holdout: np.ndarray | None = None):
     """Train ``AutoencoderKL`` on (N, H, W, 3) images in [0, 1]. Returns (vae, discriminator, history)."""
@@ -155,26 +181,10 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
         x2 = x * 2 - 1  # diffusers' VAEs work in [-1, 1]
         posterior = vae.encode(x2).latent_dist
         recon = vae.decode(posterior.sample()).sample
-        l1 = (recon - x2).abs().mean()
-        p_loss = perceptual((recon + 1) / 2, x)
         kl = posterior.kl().mean() / x[0].numel()  # per-pixel, to be comparable with l1
-        nll = l1 + cfg.perceptual_weight * p_loss
-        loss = nll + cfg.kl_weight * kl * x[0].numel()
-        g_loss = torch.zeros(())
-        gan_on = step >= cfg.disc_start
-        if gan_on:
-            g_loss = -disc(recon).mean()
-            loss = loss + cfg.disc_weight * _adaptive_weight(nll, g_loss, last_layer) * g_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        d_loss = torch.zeros(())
-        if gan_on:
-            d_loss = hinge_d_loss(disc(x2), disc(recon.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+        l1, p_loss, g_loss, d_loss = _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer,
+                                                  extra_loss=cfg.kl_weight * kl * x[0].numel(),
+                                                  gan_on=step >= cfg.disc_start)
         for k, v in (("l1", l1), ("perceptual", p_loss), ("kl", kl), ("g", g_loss), ("d", d_loss)):
             history[k].append(float(v.detach()))
         history["step"].append(step)
@@ -265,21 +275,8 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
         idx = torch.from_numpy(rng.integers(0, len(x_all), size=cfg.batch_size))
         x = x_all[idx]
         z = mean[idx] + std[idx] * torch.randn_like(mean[idx])
-        x2 = x * 2 - 1
         recon = vae.decode(z).sample
-        l1 = (recon - x2).abs().mean()
-        p_loss = perceptual((recon + 1) / 2, x)
-        nll = l1 + cfg.perceptual_weight * p_loss
-        g_loss = -disc(recon).mean()
-        loss = nll + cfg.disc_weight * _adaptive_weight(nll, g_loss, last_layer) * g_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        d_loss = hinge_d_loss(disc(x2), disc(recon.detach()))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        l1, p_loss, g_loss, d_loss = _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer)
         for k, v in (("l1", l1), ("perceptual", p_loss), ("g", g_loss), ("d", d_loss)):
             history[k].append(float(v.detach()))
         if step % 50 == 0:

@@ -9,7 +9,7 @@ import torch
 from lds.attention import (cross_attention_layers, record_cross_attention, recording_cost, share_by_kind,
                            word_slots)
 from lds.sampling import generate
-from lds.tokenizer import CONTEXT_LENGTH, tokenize
+from lds.tokenizer import CONTEXT_LENGTH
 
 STEPS = 4
 

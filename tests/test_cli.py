@@ -35,7 +35,6 @@ def test_generate_writes_a_reproducible_png(tmp_path, capsys):
 
 
 def test_generate_matches_python_api(tmp_path, pipe):
-    import io
 
     from lds.sampling import generate
 

@@ -5,9 +5,10 @@ import io
 import json
 from pathlib import Path
 
-import nbformat
 import numpy as np
 from PIL import Image
+
+from conftest import one_chapter_book
 
 from lds.cli import main
 from lds.rerun import rerun
@@ -15,18 +16,9 @@ from lds.rerun import rerun
 
 def _book_generating(tmp_path: Path) -> Path:
     """A one-chapter book whose chapter generates with lds and shows the image (as chapters do)."""
-    (tmp_path / "notebooks").mkdir(parents=True)
-    (tmp_path / "book").mkdir()
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01_gen\n")
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('model = "lds-mini"\nprompt = "grinning face"\nseed = 3')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
+    return one_chapter_book(tmp_path, "01_gen", 'model = "lds-mini"\nprompt = "grinning face"\nseed = 3', [
         "import lds\npipe = lds.load_pipeline(model)\n"
-        "out = lds.generate(pipe, prompt, seed=seed, num_inference_steps=6, guidance_scale=7.5)\nout.images[0]")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(tmp_path / "notebooks" / "01_gen.ipynb"))
-    return tmp_path
+        "out = lds.generate(pipe, prompt, seed=seed, num_inference_steps=6, guidance_scale=7.5)\nout.images[0]"])
 
 
 def _png_outputs(ipynb: Path) -> list[bytes]:

@@ -4,8 +4,8 @@ import csv
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
+from conftest import one_chapter_book
 
 from lds.rerun import RerunError, rerun, rerun_batch
 from lds.runner import ChapterFailed, chapters, check_parameters, execute, find_chapter, parameters_of
@@ -15,18 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _toy_book(tmp_path, failing=False):
     """A one-chapter book with the real layout, for fast runner tests."""
-    (tmp_path / "notebooks").mkdir(parents=True)
-    (tmp_path / "book").mkdir()
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01_toy\n")
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('prompt = "red apple"  # the prompt\nseed = 0  # a seed\nscale = 1.5')
-    params.metadata["tags"] = ["parameters"]
-    body = "raise RuntimeError('boom')" if failing else "from lds.record import record\nrecord('echo', prompt)\nrecord('twice', seed * 2)"
-    nb.cells = [nbformat.v4.new_markdown_cell("# Toy"), params, nbformat.v4.new_code_cell(body),
-                nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(tmp_path / "notebooks" / "01_toy.ipynb"))
-    return tmp_path
+    body = ("raise RuntimeError('boom')" if failing
+            else "from lds.record import record\nrecord('echo', prompt)\nrecord('twice', seed * 2)")
+    return one_chapter_book(tmp_path, "01_toy", 'prompt = "red apple"  # the prompt\nseed = 0  # a seed\nscale = 1.5',
+                            [body, "import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()"])
 
 
 def test_every_toc_chapter_has_one_parameters_cell_and_no_outputs():

@@ -1,6 +1,5 @@
 """Safety: safetensors only, no remote code, no network, no home paths in what lds writes."""
 
-import json
 import os
 import re
 import socket
