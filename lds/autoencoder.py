@@ -237,7 +237,7 @@ class DecoderFinetuneConfig:
     The latents do not change, so a U-Net trained on them stays valid; only reconstructions improve.
     """
 
-    steps: int = 1500
+    steps: int = 400
     batch_size: int = 32
     lr: float = 1e-4
     perceptual_weight: float = 0.5

@@ -98,6 +98,13 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
     for label, imgs in (("en", cond), ("uncond", uncond)):
         for k, v in retrieval_scores(imgs, targets, corpus, clip_model, bank).items():
             result[f"{label}_{k}"] = v
+    # The same English images, split by kind: where conditioning works and where it does not
+    kinds = np.array(corpus.kinds)[targets]
+    result["en_by_kind"] = {
+        kind: {"n": int((kinds == kind).sum()),
+               **retrieval_scores(cond[torch.from_numpy(kinds == kind)], targets[kinds == kind], corpus, clip_model,
+                                  bank)}
+        for kind in sorted(set(kinds))}
     result["chance_top1"] = 1.0 / len(corpus)
     result["chance_top5"] = 5.0 / len(corpus)
     per_lang = {}

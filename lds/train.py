@@ -25,7 +25,7 @@ from .evaluate import EvalConfig
 from .filter import FilterConfig
 from .unet import UNetTrainConfig
 
-STAGES = ("clip", "filter", "autoencoder", "latents", "decoder", "unet", "unet_continue", "pipeline", "evaluate")
+STAGES = ("clip", "filter", "autoencoder", "latents", "decoder", "unet", "pipeline", "evaluate")
 
 
 @dataclasses.dataclass
@@ -43,8 +43,6 @@ class TrainConfig:
     autoencoder: AutoencoderTrainConfig = dataclasses.field(default_factory=AutoencoderTrainConfig)
     decoder: DecoderFinetuneConfig = dataclasses.field(default_factory=DecoderFinetuneConfig)
     unet: UNetTrainConfig = dataclasses.field(default_factory=UNetTrainConfig)
-    # A second U-Net phase from the first one's weights, with a fresh warm-up and cosine decay
-    unet_continue: UNetTrainConfig = dataclasses.field(default_factory=lambda: UNetTrainConfig(steps=2400, lr=2e-4, seed=1))
     evaluation: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     seed: int = 0
 
@@ -59,7 +57,6 @@ class TrainConfig:
             autoencoder=AutoencoderTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4, disc_start=1),
             decoder=DecoderFinetuneConfig(steps=3, batch_size=4),
             unet=UNetTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4),
-            unet_continue=UNetTrainConfig(block_out_channels=(32, 32, 32), steps=2, batch_size=4),
             evaluation=EvalConfig(n_prompts=8, n_per_language=2, num_inference_steps=2, batch_size=8),
         )
 
@@ -277,24 +274,6 @@ class Trainer:
         return {"final_loss": float(np.mean(losses[-100:])), "steps": self.cfg.unet.steps,
                 "parameters": int(sum(p.numel() for p in unet.parameters()))}
 
-    def stage_unet_continue(self):
-        from diffusers import UNet2DConditionModel
-
-        from .unet import train_unet
-
-        data = torch.load(self.workdir / "latents.pt", weights_only=True)
-        unet = UNet2DConditionModel.from_pretrained(str(self.workdir / "unet"))
-        unet, losses = train_unet(data["latent_mean"], data["latent_std"], np.asarray(data["pairs_image"]),
-                                  np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"],
-                                  self.cfg.unet_continue, self.progress, unet=unet)
-        unet.save_pretrained(str(self.workdir / "unet_continue"))
-        np.save(self.workdir / "unet_continue_losses.npy", np.array(losses))
-        return {"final_loss": float(np.mean(losses[-100:])), "steps": self.cfg.unet_continue.steps}
-
-    def _unet_folder(self) -> Path:
-        cont = self.workdir / "unet_continue"
-        return cont if (self.workdir / "unet_continue.done").exists() and cont.exists() else self.workdir / "unet"
-
     def stage_pipeline(self):
         import shutil
 
@@ -311,7 +290,7 @@ class Trainer:
         pipe = StableDiffusionPipeline(
             vae=AutoencoderKL.from_pretrained(str(self._vae_folder())),
             text_encoder=text_encoder, tokenizer=self.tokenizer(),
-            unet=UNet2DConditionModel.from_pretrained(str(self._unet_folder())),
+            unet=UNet2DConditionModel.from_pretrained(str(self.workdir / "unet")),
             scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
         if self.out.exists():
@@ -355,11 +334,9 @@ class Trainer:
             "vae_steps": self.cfg.autoencoder.steps, "vae_disc_start": self.cfg.autoencoder.disc_start,
             "decoder_l1": (down(json.loads((self.workdir / "decoder_history.json").read_text())["l1"])
                            if (self.workdir / "decoder_history.json").exists() else []),
-            "unet_loss": down(np.concatenate([np.load(self.workdir / "unet_losses.npy")] + (
-                [np.load(self.workdir / "unet_continue_losses.npy")]
-                if (self.workdir / "unet_continue_losses.npy").exists() else []))),
-            "unet_steps": self.cfg.unet.steps + self.cfg.unet_continue.steps,
-            "unet_phase_boundary": self.cfg.unet.steps,
+            "unet_loss": down(np.load(self.workdir / "unet_losses.npy")),
+            "unet_steps": self.cfg.unet.steps,
+            "unet_loss_weighting": "min-SNR" if self.cfg.unet.snr_gamma is not None else "plain",
         }
 
     def stage_evaluate(self):

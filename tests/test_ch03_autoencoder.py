@@ -109,7 +109,9 @@ def test_compression_from_the_loaded_objects(records):
 
 
 def test_round_trips_lose_something(records):
-    assert 15 < records["psnr_corpus_min"] <= records["psnr_corpus_mean"] <= records["psnr_corpus_max"] < 60
+    # even the worst-kept corpus image comes back above the level of pure noise (~12 dB, measured below)
+    assert 12 < records["psnr_corpus_min"] <= records["psnr_corpus_mean"] <= records["psnr_corpus_max"] < 60
+    assert records["psnr_corpus_mean"] > 20
     assert records["edge_error_share"] > 0.3  # an even spread would give 0.2
     assert records["hf_retained_corpus"] < 1.0  # reconstructions are smoother than originals
     assert records["claim:9"]["verdict"] == "holds"

@@ -60,3 +60,18 @@ def test_a_different_configuration_is_refused(tmp_path):
     Trainer(TrainConfig.smoke(), tmp_path, tmp_path / "out", progress=False)
     with pytest.raises(ValueError, match="different configuration"):
         Trainer(TrainConfig(), tmp_path, tmp_path / "out", progress=False)
+
+
+def test_min_snr_weights_follow_the_formula():
+    import torch
+    from diffusers import DDPMScheduler
+
+    from lds.unet import SCHEDULE, min_snr_weights
+
+    sched = DDPMScheduler(**SCHEDULE)
+    t = torch.arange(0, 1000)
+    w = min_snr_weights(sched, t, gamma=5.0)
+    snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
+    assert torch.allclose(w[snr <= 5], torch.ones(int((snr <= 5).sum())))  # noisy timesteps: full weight
+    assert torch.allclose(w[snr > 5], 5.0 / snr[snr > 5])  # nearly clean ones: γ / SNR < 1
+    assert w[0] < 0.02 and w[-1] == 1.0 and bool((w[1:] >= w[:-1]).all())  # rises as the noise grows
