@@ -38,7 +38,7 @@ class UNetTrainConfig:
     # Min-SNR-γ loss weighting (Hang et al. 2023; diffusers' train_text_to_image --snr_gamma):
     # each timestep's ε-loss weighted by min(SNR, γ)/SNR, so that nearly clean timesteps, which
     # teach little about the prompt, do not dominate. None: the plain mean of SD's objective.
-    snr_gamma: float | None = 5.0  # the paper's (and diffusers' recommended) γ
+    snr_gamma: float | None = 5.0  # the value Hang et al. recommend
     seed: int = 0
 
 
