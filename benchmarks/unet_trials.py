@@ -1,0 +1,88 @@
+"""Short U-Net trials on the latents of the training run that produced the shipped lds-mini, scored like ``lds train --stage evaluate``.
+
+This is how lds-mini's U-Net recipe (min-SNR weighting, learning rate 2e-3) was chosen: each trial trains a fresh
+U-Net for a few hundred to a few thousand steps on the latents and text states of an existing ``lds train`` work
+folder, puts it into the shipped pipeline in place of lds-mini's U-Net, and runs the retrieval evaluation.
+Results are appended, one JSON object per line, to ``benchmarks/unet_trials.jsonl``.
+
+    python benchmarks/unet_trials.py --name lr2e-3 --set lr=2e-3 --set snr_gamma=5 --steps 1500
+    python benchmarks/unet_trials.py --name plain --set snr_gamma=none --set lr=5e-4 --steps 1500
+
+Two trials at ``LDS_THREADS=1`` side by side use two cores better than one at 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "unet_trials.jsonl"
+
+
+def parse_value(text: str):
+    if text.lower() == "none":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", required=True)
+    p.add_argument("--workdir", default=".lds-cache/train", help="an lds train work folder with latents.pt")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a UNetTrainConfig field")
+    p.add_argument("--prompts", type=int, default=96, help="English prompts to evaluate")
+    args = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from lds.evaluate import EvalConfig, evaluate_model
+    from lds.pipeline import load_pipeline
+    from lds.unet import UNetTrainConfig, train_unet
+
+    torch.set_num_threads(int(os.environ.get("LDS_THREADS", "0")) or min(os.cpu_count() or 1, 8))
+    fields = {f.name for f in dataclasses.fields(UNetTrainConfig)}
+    changes = {"steps": args.steps}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            p.error(f"--set {key}: not a UNetTrainConfig field (one of {', '.join(sorted(fields))})")
+        changes[key] = parse_value(value)
+    cfg = dataclasses.replace(UNetTrainConfig(), **changes)
+    latents = Path(args.workdir) / "latents.pt"
+    if not latents.exists():
+        p.error(f"{latents} not found: run `lds train --stage latents --workdir {args.workdir}` first")
+    pipe = load_pipeline("lds-mini")
+    metrics = Path(args.workdir) / "metrics.json"
+    made_by = json.loads(metrics.read_text()).get("autoencoder", {}).get("scaling_factor") if metrics.exists() else None
+    if made_by is None or abs(made_by - pipe.vae.config.scaling_factor) > 1e-6:
+        p.error(f"{args.workdir} is not the run that produced the shipped lds-mini (its autoencoder differs), so its "
+                "latents would be decoded by the wrong decoder; retrain with `lds train --workdir` or pass that folder")
+    data = torch.load(latents, weights_only=True)
+    t0 = time.time()
+    unet, losses = train_unet(data["latent_mean"], data["latent_std"], np.asarray(data["pairs_image"]),
+                              np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"], cfg)
+    seconds = time.time() - t0
+    pipe.unet = unet.float().eval()
+    result = evaluate_model(pipe, EvalConfig(n_prompts=args.prompts, n_per_language=4), progress=True)
+    row = {"name": args.name, "config": dataclasses.asdict(cfg), "train_seconds": round(seconds),
+           "plain_loss_last100": float(np.mean(losses[-100:])), "date": time.strftime("%Y-%m-%d %H:%M")}
+    row.update({k: v for k, v in result.items() if k.startswith(("en_pixel", "en_clip", "uncond_pixel_top5"))})
+    with OUT.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
