@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -44,13 +43,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import numpy as np
-    import torch
 
     from lds.evaluate import EvalConfig, evaluate_model
     from lds.pipeline import load_pipeline
-    from lds.unet import UNetTrainConfig, train_unet
+    from lds.train import set_threads, train_unet_on_latents
+    from lds.unet import UNetTrainConfig
 
-    torch.set_num_threads(int(os.environ.get("LDS_THREADS", "0")) or min(os.cpu_count() or 1, 8))
+    set_threads()
     fields = {f.name for f in dataclasses.fields(UNetTrainConfig)}
     changes = {"steps": args.steps}
     for item in args.set:
@@ -68,10 +67,8 @@ def main(argv=None) -> int:
     if made_by is None or abs(made_by - pipe.vae.config.scaling_factor) > 1e-6:
         p.error(f"{args.workdir} is not the run that produced the shipped lds-mini (its autoencoder differs), so its "
                 "latents would be decoded by the wrong decoder; retrain with `lds train --workdir` or pass that folder")
-    data = torch.load(latents, weights_only=True)
     t0 = time.time()
-    unet, losses = train_unet(data["latent_mean"], data["latent_std"], np.asarray(data["pairs_image"]),
-                              np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"], cfg)
+    unet, losses = train_unet_on_latents(latents, cfg)
     seconds = time.time() - t0
     pipe.unet = unet.float().eval()
     result = evaluate_model(pipe, EvalConfig(n_prompts=args.prompts, n_per_language=4), progress=True)

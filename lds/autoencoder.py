@@ -199,23 +199,30 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
 
 @torch.no_grad()
 def encode(vae, images: torch.Tensor | np.ndarray, sample: bool = False, generator=None, batch_size: int = 256):
-    """(N, 3, H, W) or (N, H, W, 3) images in [0, 1] -> scaled latents, as the U-Net sees them."""
+    """(N, 3, H, W) or (N, H, W, 3) images in [0, 1] -> scaled latents, as the U-Net sees them.
+
+    Works whatever the VAE's device and dtype; the latents come back as float32 on the CPU.
+    """
     x = torch.as_tensor(images).float()
     if x.shape[-1] == 3:
         x = x.permute(0, 3, 1, 2)
+    p = next(vae.parameters())
     out = []
     for i in range(0, len(x), batch_size):
-        dist = vae.encode(x[i:i + batch_size] * 2 - 1).latent_dist
-        out.append(dist.sample(generator) if sample else dist.mean)
+        dist = vae.encode(x[i:i + batch_size].to(p.device, p.dtype) * 2 - 1).latent_dist
+        out.append((dist.sample(generator) if sample else dist.mean).float().cpu())
     return torch.cat(out) * vae.config.scaling_factor
 
 
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Scaled latents -> (N, 3, H, W) images in [0, 1] (clamped, as the pipeline's image processor)."""
+    """Scaled latents -> (N, 3, H, W) images in [0, 1] (clamped, as the pipeline's image processor),
+    float32 on the CPU whatever the VAE's device and dtype."""
+    p = next(vae.parameters())
     out = []
     for i in range(0, len(latents), batch_size):
-        out.append(vae.decode(latents[i:i + batch_size] / vae.config.scaling_factor).sample)
+        out.append(vae.decode(latents[i:i + batch_size].to(p.device, p.dtype) / vae.config.scaling_factor)
+                   .sample.float().cpu())
     return ((torch.cat(out) + 1) / 2).clamp(0, 1)
 
 

@@ -187,7 +187,7 @@ def load_clip(folder: Path, text_encoder) -> "torch.nn.Module":
     if missing or unexpected:
         raise ValueError(f"CLIP checkpoint in {folder} does not match its config: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
-    return model.float().eval()
+    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def band_energy(images: torch.Tensor, cutoff: float = LOW_FREQUENCY_CUTOFF) -> d
 
     Returns ``{"low": (B,), "high": (B,), "high_share": (B,)}``.
     """
-    x = torch.as_tensor(images).float()
+    x = torch.as_tensor(images).float().cpu()
     x = x - x.mean(dim=(-2, -1), keepdim=True)  # the plain background colour is not "outline"
     power = torch.fft.fft2(x).abs() ** 2 / (x.shape[-1] * x.shape[-2]) ** 2
     r = radial_frequency(*x.shape[-2:])

@@ -82,7 +82,6 @@ def image_strip(images, values, description: str = "value", title: str | None = 
     return fig
 
 
-
 def bar_image(labels, values, title: str = "", ylabel: str = "share kept") -> np.ndarray:
     """A small bar chart as an (H, W, 3) image in [0, 1]: one position of a dial (chapter 2's threshold dial)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -92,34 +92,26 @@ def losses_on_batches(unet, latents: torch.Tensor, prompt_embeds: torch.Tensor, 
 # Frequencies: where detail lives
 # ---------------------------------------------------------------------------------------------
 
-def _power(images: torch.Tensor) -> torch.Tensor:
-    x = images.float().cpu()
-    x = x - x.mean(dim=(-2, -1), keepdim=True)
-    return torch.fft.fftshift(torch.fft.fft2(x).abs().pow(2), dim=(-2, -1)).sum(-3)  # (N, H, W)
-
-
-def _radius(h: int, w: int) -> torch.Tensor:
-    """Radial frequency of each FFT bin, as a fraction of the Nyquist frequency (1 = Nyquist)."""
-    fy = torch.fft.fftshift(torch.fft.fftfreq(h)) * 2
-    fx = torch.fft.fftshift(torch.fft.fftfreq(w)) * 2
-    return (fy[:, None] ** 2 + fx[None, :] ** 2).sqrt()
-
-
 def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Tensor:
     """Share of each image's spectral energy above ``cutoff`` x Nyquist: (N, 3, H, W) -> (N,).
 
     The mean (the 0-frequency term) is removed first, so a flat image has no share to speak of.
     Outlines and broad shapes are low frequencies; edges, texture and noise are high ones.
+    The measure is :func:`lds.denoising.band_energy`'s, which chapter 7 uses at its own cutoff.
     """
-    p = _power(images)
-    r = _radius(*p.shape[-2:])
-    return (p * (r > cutoff)).flatten(1).sum(1) / p.flatten(1).sum(1).clamp_min(1e-12)
+    from .denoising import band_energy
+
+    return torch.from_numpy(band_energy(images, cutoff)["high_share"])
 
 
 def radial_spectrum(images: torch.Tensor, bins: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Mean spectral energy per band of radial frequency (fractions of Nyquist): (centres, (N, bins))."""
-    p = _power(images)
-    r = _radius(*p.shape[-2:]).clamp(max=1.0)
+    from .denoising import radial_frequency
+
+    x = images.float().cpu()
+    x = x - x.mean(dim=(-2, -1), keepdim=True)
+    p = torch.fft.fft2(x).abs().pow(2).sum(-3)  # (N, H, W), summed over colour channels
+    r = radial_frequency(*p.shape[-2:]).clamp(max=1.0)
     edges = torch.linspace(0, 1.0, bins + 1)
     band = torch.bucketize(r, edges[1:-1])
     out = torch.stack([(p * (band == k)).flatten(1).sum(1) / (band == k).sum().clamp_min(1) for k in range(bins)], 1)

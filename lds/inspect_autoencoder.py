@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .autoencoder import NLayerDiscriminator, psnr
+from .autoencoder import NLayerDiscriminator, decode, encode, psnr
+from .forward_process import high_frequency_share  # noqa: F401  (chapter 3 calls it from here)
 
 
 def pixel_size(pipe) -> int:
@@ -57,27 +58,17 @@ def batch_size_for(size: int) -> int:
     return max(1, min(64, 2 ** 20 // size ** 2))
 
 
-@torch.no_grad()
 def encode_images(vae, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-    """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU, whatever the VAE's device/dtype.
-
-    The same computation as :func:`lds.autoencoder.encode`, batched for large images and GPUs.
-    """
-    p = next(vae.parameters())
-    bs = batch_size or batch_size_for(images.shape[-1])
-    out = [vae.encode(images[i:i + bs].to(p.device, p.dtype) * 2 - 1).latent_dist.mean.float().cpu()
-           for i in range(0, len(images), bs)]
-    return torch.cat(out) * vae.config.scaling_factor
+    """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU: :func:`lds.autoencoder.encode`
+    in batches sized for the image (a handful at a time at SD's 512 px)."""
+    return encode(vae, images, batch_size=batch_size or batch_size_for(images.shape[-1]))
 
 
-@torch.no_grad()
 def decode_latents(vae, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-    """Scaled latents -> (N, 3, H, W) images in [0, 1] on the CPU (as :func:`lds.autoencoder.decode`)."""
-    p = next(vae.parameters())
-    bs = batch_size or batch_size_for(latents.shape[-1] * 2 ** (len(vae.config.block_out_channels) - 1))
-    out = [vae.decode(latents[i:i + bs].to(p.device, p.dtype) / vae.config.scaling_factor).sample.float().cpu()
-           for i in range(0, len(latents), bs)]
-    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+    """Scaled latents -> (N, 3, H, W) images in [0, 1] on the CPU: :func:`lds.autoencoder.decode` in
+    batches sized for the image it decodes to."""
+    size = latents.shape[-1] * 2 ** (len(vae.config.block_out_channels) - 1)
+    return decode(vae, latents, batch_size=batch_size or batch_size_for(size))
 
 
 def round_trip(vae, images: torch.Tensor) -> RoundTrip:
@@ -157,16 +148,6 @@ def outside_inputs(n: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------------------------------------
 # What is lost: frequencies and edges
 # ---------------------------------------------------------------------------------------------
-
-def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Tensor:
-    """Share of each image's spectral energy (mean removed) above ``cutoff`` x the Nyquist frequency.
-
-    (N, 3, H, W) -> (N,). Fine detail (edges, texture, noise) lives in the high frequencies.
-    """
-    from .forward_process import high_frequency_share as hf
-
-    return hf(images, cutoff)
-
 
 def edge_error_share(images: torch.Tensor, error: torch.Tensor, top: float = 0.2) -> torch.Tensor:
     """Share of the absolute error that falls on the ``top`` fraction of pixels with the strongest edges."""

@@ -64,7 +64,19 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _threads() -> None:
+def train_unet_on_latents(latents_file: Path, cfg: UNetTrainConfig, progress: bool = True):
+    """Train a U-Net on what the ``latents`` stage saved (latent distributions, pairs, text states).
+
+    Returns (unet, losses). ``lds train`` and ``benchmarks/unet_trials.py`` both train through this.
+    """
+    from .unet import train_unet
+
+    data = torch.load(latents_file, weights_only=True)  # tensors only: no pickle
+    return train_unet(data["latent_mean"], data["latent_std"], np.asarray(data["pairs_image"]),
+                      np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"], cfg, progress)
+
+
+def set_threads() -> None:
     """All cores by default; LDS_THREADS=N to leave some for other work (a shared machine)."""
     import os
 
@@ -108,7 +120,7 @@ class Trainer:
                     pass
 
     def run(self, stages=STAGES) -> dict:
-        _threads()
+        set_threads()
         for stage in STAGES:
             if stage not in stages:
                 continue
@@ -263,12 +275,7 @@ class Trainer:
         return ft if (self.workdir / "decoder.done").exists() and ft.exists() else self.workdir / "vae"
 
     def stage_unet(self):
-        from .unet import train_unet
-
-        data = torch.load(self.workdir / "latents.pt", weights_only=True)  # tensors only: no pickle
-        unet, losses = train_unet(data["latent_mean"], data["latent_std"], np.asarray(data["pairs_image"]),
-                                  np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"],
-                                  self.cfg.unet, self.progress)
+        unet, losses = train_unet_on_latents(self.workdir / "latents.pt", self.cfg.unet, self.progress)
         unet.save_pretrained(str(self.workdir / "unet"))
         np.save(self.workdir / "unet_losses.npy", np.array(losses))
         return {"final_loss": float(np.mean(losses[-100:])), "steps": self.cfg.unet.steps,

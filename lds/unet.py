@@ -63,8 +63,9 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float) -> t
     1 for noisy timesteps (SNR below γ), smaller for nearly clean ones, where predicting the noise
     is easy and says little about what the prompt asks for.
     """
-    alpha_bar = noise_scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
-    snr = alpha_bar / (1 - alpha_bar)
+    from .forward_process import signal_to_noise
+
+    snr = signal_to_noise(noise_scheduler.alphas_cumprod.to(timesteps.device)[timesteps])
     return torch.clamp(snr, max=gamma) / snr
 
 

@@ -34,12 +34,6 @@ class WebCLIP:
     note: str
 
 
-def _load(folder, text_encoder):
-    from .clip import load_clip
-
-    return load_clip(folder, text_encoder)  # float32, whatever dtype the stored config names
-
-
 def web_clip(pipe) -> WebCLIP:
     """The CLIP that scored the model's training web: the pipeline's own ``clip/`` where it has one.
 
@@ -47,6 +41,8 @@ def web_clip(pipe) -> WebCLIP:
     ViT-B/32 that filtered LAION are not part of it. For such a model the chapter uses lds-mini's
     full CLIP (the synthetic web is lds-mini's corpus anyway) and says so.
     """
+    from .clip import load_clip
+
     own = Path(pipe.lds_source.get("location", "")) / "clip"
     if (own / "config.json").is_file():
         te = pipe.text_encoder
@@ -54,13 +50,13 @@ def web_clip(pipe) -> WebCLIP:
             import copy
 
             te = copy.deepcopy(te).to("cpu", torch.float32)
-        return WebCLIP(_load(own, te), pipe.tokenizer, str(own), True,
+        return WebCLIP(load_clip(own, te), pipe.tokenizer, str(own), True,
                        "the loaded model's own CLIP (its text tower is the pipeline's text encoder)")
     from .pipeline import load_pipeline
 
     mini = load_pipeline("lds-mini")
     folder = Path(mini.lds_source["location"]) / "clip"
-    return WebCLIP(_load(folder, mini.text_encoder), mini.tokenizer, str(folder), False,
+    return WebCLIP(load_clip(folder, mini.text_encoder), mini.tokenizer, str(folder), False,
                    f"{pipe.lds_source.get('name')} ships no CLIP image tower, so lds-mini's CLIP scores the "
                    "synthetic web (lds-mini's corpus)")
 
