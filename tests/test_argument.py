@@ -337,7 +337,7 @@ def _glue_specs(text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("nb", [p for p in chapters() if p.stem not in (LEDGER, "09_conclusion")], ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb", [p for p in chapters() if p.stem != LEDGER], ids=lambda p: p.stem)
 def test_argument_numbers_render(nb, executed):
     """Every number the argument pastes exists in the executed chapter and takes its format."""
     records = executed(nb.stem)
