@@ -1,7 +1,7 @@
 """Every chapter returns to the paper's argument, pairs itself with readings, and offers exercises a reader can do
 by changing parameters only (issue 13, items 4 and 6).
 
-The rules, checked on the committed notebooks (no execution, except the last test):
+The rules, checked on the committed notebooks (only test_argument_numbers_render executes the chapters):
 
 - every chapter notebook except the claims ledger (``10_claims``) has a Markdown section whose heading begins
   "What this means for the argument"; in a chapter of measurements (01 onwards) the section cites the paper and,
