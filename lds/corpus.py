@@ -326,13 +326,22 @@ class WebConfig:
     seed: int = 0
 
 
-def popularity(corpus: Corpus, cfg: WebConfig) -> np.ndarray:
-    """Sampling weight of each image under the web's popularity skew (sums to 1)."""
+def popularity_ranks(corpus: Corpus, cfg: WebConfig) -> np.ndarray:
+    """Each image's popularity rank in the synthetic web (1 = most linked), shared by its skin tones.
+
+    The ranking is a seeded shuffle of the base emoji: a stand-in for Common Crawl's Harmonic
+    Centrality that, unlike the real ranking, is independent of what an emoji shows (chapter 2).
+    """
     rng = np.random.default_rng(cfg.seed)
     bases = sorted({r["base"] for r in corpus.records})
     order = rng.permutation(len(bases))
     rank = {b: int(order[i]) + 1 for i, b in enumerate(bases)}
-    w = np.array([rank[r["base"]] ** -cfg.zipf_s for r in corpus.records], dtype=np.float64)
+    return np.array([rank[r["base"]] for r in corpus.records])
+
+
+def popularity(corpus: Corpus, cfg: WebConfig) -> np.ndarray:
+    """Sampling weight of each image under the web's popularity skew (sums to 1)."""
+    w = popularity_ranks(corpus, cfg).astype(np.float64) ** -cfg.zipf_s
     w *= np.array([1.0 if r["tone"] == "none" else cfg.tone_weight for r in corpus.records])
     return w / w.sum()
 
