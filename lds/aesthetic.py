@@ -131,3 +131,20 @@ def plot_extremes(corpus: Corpus, scores: np.ndarray, n: int = 12):
     fig.suptitle("the simulated taste: least and most colourful emoji (score above each)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_kept_by(report: dict):
+    """Bars: the share of corpus images the stage keeps, by kind and by skin tone."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.8), gridspec_kw={"width_ratios": [8, 7]})
+    for ax, key, title in ((axes[0], "by_kind", "by kind"), (axes[1], "by_tone", "by skin tone ('none': yellow default)")):
+        cats = [c for c, v in report[key].items() if v["images"]]
+        ax.bar(range(len(cats)), [report[key][c]["kept_share"] for c in cats], color="#34568b")
+        ax.axhline(report["kept_share"], color="#c0504d", lw=1)  # the overall kept share
+        ax.set_xticks(range(len(cats)), cats, rotation=45, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(title, fontsize=9)
+    axes[0].set_ylabel("share of images kept")
+    fig.tight_layout()
+    return fig

@@ -298,6 +298,28 @@ def corpus_provenance(size: int = 32) -> dict:
     return json.loads((DATA_DIR / f"corpus{size}.json").read_text())["provenance"]
 
 
+def left_out(corpus: Corpus) -> list[dict]:
+    """The emoji the corpus could have held and does not (the datasheet's *what is left out*).
+
+    Candidates are the fully-qualified emoji with CLDR names in all 14 languages, as
+    :func:`build_corpus` selects them; what it skipped is what this font draws as several glyphs
+    (or none). Needs the same ``emoji`` package version the corpus was built with to be exact.
+    """
+    import emoji
+
+    data = _load_names()
+    have = {r["char"] for r in corpus.records}
+    return [{"char": c, "en": _clean_name(d["en"]), "emoji_version": d.get("E"), "tone": _tone(c)}
+            for c, d in sorted(data.items())
+            if d["status"] == emoji.STATUS["fully_qualified"] and all(lang in d for lang in LANGUAGES)
+            and c not in have]
+
+
+def blank_images(corpus: Corpus) -> list[int]:
+    """Indices of corpus images with no visible pixel: emoji newer than the font, drawn as nothing."""
+    return [int(i) for i in np.flatnonzero(corpus.images[..., 3].reshape(len(corpus), -1).max(1) == 0)]
+
+
 # ----------------------------------------------------------------------------------------------
 # The synthetic web
 # ----------------------------------------------------------------------------------------------

@@ -84,12 +84,14 @@ class DrawnWell:
     images: object  # (N, 3, H, W) tensor of the generated images
 
 
-def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None, progress: bool = False) -> DrawnWell:
+def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None, bank=None,
+                     progress: bool = False) -> DrawnWell:
     """Redo lds-mini's evaluation (:func:`lds.evaluate.evaluate_model`, English prompts, guided) per image.
 
     Same prompts, seeds and batches as the model card's evaluation, so with ``n_prompts`` left at
     the evaluation's 96 the top-1 shares equal those in ``evaluation.json``; fewer prompts take the
     first ones (the last batch is then smaller, so its images can differ from the evaluation's).
+    ``bank``: the corpus's CLIP image embeddings, if already computed with the same CLIP.
     """
     from pathlib import Path
 
@@ -116,7 +118,8 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
     small = images
     if small.shape[-2:] != rgb.shape[-2:]:
         small = torch.nn.functional.interpolate(small, size=rgb.shape[-2:], mode="area")
-    clip_rank = _nn_ranks(image_embeds(clip_model, small), image_embeds(clip_model, rgb), targets, "cosine")
+    bank = image_embeds(clip_model, rgb) if bank is None else bank
+    clip_rank = _nn_ranks(image_embeds(clip_model, small), bank, targets, "cosine")
     pixel_rank = _nn_ranks(small.flatten(1), rgb.flatten(1), targets, "l2")
     weights = popularity(corpus, training_web)
     return DrawnWell(names, targets, clip_rank, pixel_rank, popularity_ranks(corpus, training_web)[targets],
