@@ -44,7 +44,7 @@ def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dic
         "survive_share": float(survives.mean()),
         "top_tenth_share_of_kept": float(kept_pairs[top].sum() / max(1, kept_pairs.sum())),
         "survive_by_kind": {k: float(survives[kinds == k].mean()) for k in KINDS},
-        "survive_by_tone": {t: float(survives[tones == t].mean()) for t in sorted(set(tones))},
+        "survive_by_tone": {str(t): float(survives[tones == t].mean()) for t in sorted(set(tones))},
     }
 
 
