@@ -48,11 +48,13 @@ def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dic
     }
 
 
-def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: float, image_embeds) -> dict:
+def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: float, image_embeds,
+               known=None) -> dict:
     """:func:`survival` for webs drawn at each popularity skew, each filtered at ``drop_share``.
 
     Everything but ``zipf_s`` stays as in ``cfg`` (same seed, size, languages and noise). The captions
-    of all the webs are embedded once, so the sweep costs about one web's scoring.
+    of all the webs are embedded once, so the sweep costs about one web's scoring; ``known`` (a
+    :class:`lds.vectorspace.WebScores` of a web scored already) saves embedding its captions again.
     """
     import torch
 
@@ -61,7 +63,14 @@ def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: fl
 
     webs = {float(s): sample_web(corpus, dataclasses.replace(cfg, zipf_s=float(s))) for s in zipf_values}
     captions = np.unique(np.concatenate([w["caption"].astype(str) for w in webs.values()]))
-    text = embed_captions(clip, captions)
+    if known is None:
+        text = embed_captions(clip, captions)
+    else:  # the same captions embed to the same vectors: take what was embedded, embed the rest
+        have = {c: k for k, c in enumerate(known.captions.astype(str))}
+        new = [c for c in captions if c not in have]
+        fresh = embed_captions(clip, new) if new else known.text_embeds[:0]
+        fresh_row = {c: k for k, c in enumerate(new)}
+        text = torch.stack([known.text_embeds[have[c]] if c in have else fresh[fresh_row[c]] for c in captions])
     out = {}
     for s, web in webs.items():
         index = np.searchsorted(captions, web["caption"].astype(str))

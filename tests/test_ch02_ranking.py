@@ -78,3 +78,18 @@ def test_chapter_2_names_the_labour_and_cites_its_sources():
     params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     for name in ("zipf_values", "eval_prompts", "aesthetic_drop"):
         assert re.search(rf"^{name} = ", "".join(params["source"]), flags=re.M), name
+
+
+def test_zipf_sweep_reuses_embedded_captions_without_changing_the_result(pipe):
+    from lds import ranking, vectorspace
+    from lds.corpus import WebConfig, load_corpus, sample_web
+
+    clip = vectorspace.web_clip(pipe)
+    corpus = load_corpus()
+    cfg = WebConfig(pairs=2000, zipf_s=0.5, seed=4)
+    image_embeds = vectorspace.embed_corpus(clip, corpus)
+    ws = vectorspace.score_web(clip, corpus, sample_web(corpus, cfg), image_embeds)
+    plain = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds)
+    reused = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds, known=ws)
+    assert plain == reused
+    assert plain[0.0]["survive"] > plain[0.5]["survive"] > 0
