@@ -197,7 +197,10 @@ class Corpus:
         for i, r in enumerate(self.records):
             if r["names"][lang].lower() == name:
                 return i
-        raise KeyError(f"no emoji named {name!r} in language {lang!r}")
+        close = [r["names"][lang] for r in self.records if name and name in r["names"][lang].lower()][:5]
+        raise KeyError(f"no emoji named {name!r} in language {lang!r}; names are CLDR short names such as "
+                       f"'dog face' (corpus.names({lang!r}) lists them all)"
+                       + (f"; names containing it: {close}" if close else ""))
 
 
 def _load_names() -> dict:

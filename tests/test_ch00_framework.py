@@ -148,3 +148,10 @@ def test_datasheet_numbers_are_the_corpus():
     toned = sum(m["tone"] != "none" for m in missing)
     assert f"{toned} of them carry skin tones" in text
     assert {m["emoji_version"] for m in missing} <= {17, 18, 17.0, 18.0}
+
+
+def test_an_unknown_emoji_name_says_what_names_look_like():
+    corpus = load_corpus()
+    with pytest.raises(KeyError, match="CLDR short names.*names containing it: .*grinning face with big eyes"):
+        corpus.find("grinning fac")
+    assert corpus.find("Dog Face") == corpus.find("dog face")  # case does not matter
