@@ -108,3 +108,14 @@ def test_survival_shrinks_as_popularity_skew_grows():
     nothing = survival(web, np.zeros(len(web["image"]), bool), corpus, cfg)
     assert nothing["survive"] == 0
     assert dataclasses.asdict(cfg)["zipf_s"] == nothing["zipf_s"]
+
+
+def test_only_correct_captions_make_an_emoji_survive():
+    corpus = load_corpus()
+    cfg = WebConfig(pairs=3000, mismatch_rate=1.0, uncaptioned_rate=0.0, seed=1)
+    web = sample_web(corpus, cfg)
+    keep_all = np.ones(len(web["image"]), bool)
+    out = survival(web, keep_all, corpus, cfg)
+    # every caption names another emoji (bar the rare draw of the same one): kept, but not learnable
+    assert out["survive"] == int(web["matched"].sum() > 0) * len(set(web["image"][web["matched"]]))
+    assert out["survive"] < 0.01 * out["distinct_in_web"]
