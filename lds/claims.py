@@ -5,6 +5,11 @@ that checks it). The quotations are from Salvaggio, "The Market in the Model" (a
 each at most a sentence and at most 25 words. Values and verdicts are not here: each chapter records
 them with ``lds.claim`` when it runs, and :func:`collect` gathers them from the executed notebooks
 for the ledger (:func:`ledger_html`).
+
+:data:`INTERPRETIVE` lists the paper's interpretive claims (the model as a market, CLIP's "position,
+not a price", ...): their verdict is always "interpretive", and :func:`show_interpretive` sets beside
+each the numbers the chapters recorded that bear on it, and what evidence would (chapter 0 sets out
+their vocabulary).
 """
 
 from __future__ import annotations
