@@ -5,6 +5,11 @@ that checks it). The quotations are from Salvaggio, "The Market in the Model" (a
 each at most a sentence and at most 25 words. Values and verdicts are not here: each chapter records
 them with ``lds.claim`` when it runs, and :func:`collect` gathers them from the executed notebooks
 for the ledger (:func:`ledger_html`).
+
+:data:`INTERPRETIVE` lists the paper's interpretive claims (the model as a market, CLIP's "position,
+not a price", ...): their verdict is always "interpretive", and :func:`show_interpretive` sets beside
+each the numbers the chapters recorded that bear on it, and what evidence would (chapter 0 sets out
+their vocabulary).
 """
 
 from __future__ import annotations
@@ -103,6 +108,97 @@ CLAIMS = {
          "the mean image, which replaces “likenesses with likelinesses,” converging on the statistically "
          "dominant rather than the particular",
          "08_guidance"),
+}
+
+# ----------------------------------------------------------------------------------------------
+# The paper's interpretive claims (chapter 0 sets out their vocabulary)
+# ----------------------------------------------------------------------------------------------
+
+INTERPRETIVE_VERDICT = "interpretive"
+
+# number -> (section, verbatim quotation of at most 25 words, the evidence in the book that bears on it
+# as (chapter, record, what the record shows), and the evidence that would bear on it). The numbers
+# continue the technical claims' so that a claim keeps one number in the book. No chapter records a
+# verdict for these: their verdict is always "interpretive", and the ledger shows beside each the
+# chapters' recorded numbers that bear on it.
+INTERPRETIVE = {
+    25: ("Introduction",
+         "every model takes the form of a market",
+         [("00_framework", "clip_scores", "one image's CLIP score under each of its 14 names"),
+          ("02_clip_filtered_web", "matched_vs_mismatched_auc", "how well one number sorts every pair of the web"),
+          ("08_guidance", "distance_trend_spearman", "guidance as one dial over the distance from the unconditional image")],
+         "Measurements show that everything entering the model is put on common scales. Whether those scales "
+         "make a market would need an account of exchange: what is traded for what, by whom, at what rate; "
+         "the vector space has distances but no parties and no prices."),
+    26: ("Introduction",
+         "I call this intermediate stage a neural economy: a contained symbolic system in which neural exchange "
+         "value circulates.",
+         [("00_framework", "kept_languages", "which of one image's names carry it through the filter"),
+          ("00_framework", "neighbours", "the image's position: its nearest neighbours"),
+          ("01_ensemble", "n_networks", "the separately trained networks the pipeline is made of")],
+         "That the system is contained can be checked (it runs offline on its own weights); that what circulates "
+         "in it is value would need evidence that its positions are exchanged, beyond being compared."),
+    27: ("CLIP",
+         "Instead of setting a price, it sets a position.",
+         [("02_clip_filtered_web", "near_pair", "the two dog emoji: their cosine and its percentile among all pairs"),
+          ("02_clip_filtered_web", "far_pair", "the dog and the bicycle"),
+          ("00_framework", "neighbour_cosines", "one image's position as its nearest cosines")],
+         "The book measures positions directly. That a position functions like a price would need evidence that "
+         "positions decide what is kept, made or paid for; the filter's threshold (chapter 2) is the closest "
+         "thing in the book, a position turned into a decision."),
+    28: ("CLIP",
+         "The representable world looked like whatever had the most inbound links, described by whatever caption "
+         "the commercial web placed alongside it.",
+         [("02_clip_filtered_web", "zipf_sweep", "how many emoji survive the filter as the popularity skew grows"),
+          ("02_clip_filtered_web", "drawn_well", "whether lds-mini draws the more linked emoji better")],
+         "The synthetic web shows the mechanism with a ranking that knows nothing of content. For LAION itself, "
+         "the evidence would be Common Crawl's harmonic-centrality ranks set against what LAION kept, which the "
+         "book does not download."),
+    29: ("CLIP",
+         "CLIP replaced that judgment without hiring new workers — instead embedding the labor of earlier human "
+         "annotators into its weights",
+         [("02_clip_filtered_web", "mean_score", "what a CLIP trained on captions scores matched and mismatched pairs")],
+         "A labour claim, not a computation: the evidence is historical (ImageNet's 49,000 workers, the alt text "
+         "CLIP learned from) and is cited, not measured; the book's datasheet names the labour in its own corpus."),
+    30: ("Tokenization and CLIP",
+         "Steyerl notes that prompt-based generators train users to a vocabulary as much as they train models",
+         [("05_tokenization", "tokens_per_name_ratio_max_over_en", "how much more a name costs in the costliest language"),
+          ("05_tokenization", "never_seen_token_ids", "vocabulary entries lds-mini's training never used"),
+          ("00_framework", "token_cost", "one image's names, token by token, in 14 languages")],
+         "The model's side is measurable: which words it has seen, what they cost, what they change. That users "
+         "learn to prompt in its vocabulary is a claim about people, to be tested by studying prompts and how "
+         "they change over time, which no run of the model can supply."),
+    31: ("Classifier-Free Guidance",
+         "What the user experiences as a control over fidelity is a control over commensurability",
+         [("08_guidance", "guidance_measures", "distance from the unconditional image, agreement and saturation per scale"),
+          ("00_framework", "guidance_clip_agreement", "one image redrawn across guidance scales")],
+         "Chapter 8 measures what the dial sets (a distance from the unconditional prediction). Calling that "
+         "distance commensurability is the paper's reading; evidence for it would be that higher guidance "
+         "makes images more alike one another and the corpus's typical image."),
+    32: ("U-Net (Encoding)",
+         "it is a visual skin that earns upvotes on Reddit, the composition that passes aesthetic scoring",
+         [("02_clip_filtered_web", "aesthetic_kept_by_tone", "a stated taste's kept share by skin tone (simulation)"),
+          ("02_clip_filtered_web", "aesthetic_kept_by_kind", "the same by kind")],
+         "The book's aesthetic stage is a labelled simulation with a stated taste. What LAION-Aesthetics kept and "
+         "removed could only be measured on LAION's own scores, which the book does not download."),
+    33: ("Conclusion",
+         "The market within the model dehumanizes through the abstract compression of the social sphere.",
+         [("03_autoencoder", "compression_ratio", "how many values the autoencoder keeps of an image's"),
+          ("00_framework", "names", "the part of an image's social life that the corpus records: its names")],
+         "Compression is measured; dehumanisation is an ethical judgement about it, argued from the paper's "
+         "sources (Pasquinelli, Terranova, Sohn-Rethel), not computed."),
+    34: ("Conclusion",
+         "data’s value shifts from scarcity to substitutability",
+         [("02_clip_filtered_web", "kept_share", "the share of the web each threshold keeps"),
+          ("07_denoising", "seed_diversity", "how different the images of different seeds are")],
+         "Substitutability could be approached by asking how much a model changes when one image is removed "
+         "from training; the book does not retrain for that, and the question of value remains the paper's."),
+    35: ("Abstract",
+         "any critique fixated exclusively on copyright and commodity defenses risks reaffirming the very "
+         "fetishism the model produces",
+         [],
+         "A claim about critique and politics. The book offers no measurement; it shows what copyright does not "
+         "reach (the mechanisms of chapters 2 to 8) and leaves the argument to the reading."),
 }
 
 NOT_CHECKED = "not checked in this run"
@@ -220,3 +316,71 @@ def show_ledger(executed_dir: str | Path = ".", link_suffix: str = ".html") -> d
     record("claims_checked_numbers", counts["numbers"])
     record("claims_per_verdict", counts["per_verdict"])
     return found
+
+
+def _brief(value, items: int = 4) -> str:
+    """A recorded value, short enough for a table cell."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        parts = [f"{k}: {_brief(v, 2)}" for k, v in list(value.items())[:items]]
+        return "{" + ", ".join(parts) + (", …" if len(value) > items else "") + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_brief(v, 2) for v in value[:items]) + (", …" if len(value) > items else "") + "]"
+    return str(value)
+
+
+def interpretive_evidence(executed_dir: str | Path) -> dict:
+    """For each interpretive claim, its evidence rows with the value each chapter recorded in this run.
+
+    ``{number: [{"chapter", "record", "shows", "value" (None: chapter not executed or record absent)}]}``.
+    """
+    from .record import read_records
+
+    cache: dict = {}
+    out = {}
+    for number, (_, _, evidence, _) in INTERPRETIVE.items():
+        rows = []
+        for chapter, name, shows in evidence:
+            if chapter not in cache:
+                path = Path(executed_dir) / f"{chapter}.ipynb"
+                cache[chapter] = read_records(path) if path.is_file() else None
+            records = cache[chapter]
+            rows.append({"chapter": chapter, "record": name, "shows": shows,
+                         "value": None if records is None else records.get(name)})
+        out[number] = rows
+    return out
+
+
+def interpretive_html(evidence: dict, link_suffix: str = ".html") -> str:
+    """The interpretive claims as one HTML table: the paper's words, the evidence, what would bear on it."""
+    head = ('<th style="width:3em">#</th><th style="width:30%">The paper says</th>'
+            "<th>Evidence in the book (this run)</th><th style=\"width:26%\">What evidence would bear on it</th>")
+    rows = []
+    for number, (section, quote, _, would) in sorted(INTERPRETIVE.items()):
+        items = []
+        for row in evidence.get(number, []):
+            link = f'<a href="{html.escape(row["chapter"] + link_suffix)}">{_cell(row["chapter"])}</a>'
+            value = ("<em>not recorded in this run</em>" if row["value"] is None
+                     else f"<code>{_cell(_brief(row['value']))}</code>")
+            items.append(f"{_cell(row['shows'])}: {value} <small>({link}, <code>{_cell(row['record'])}</code>)</small>")
+        found = "<br>".join(items) or "<em>no measurement in the book bears on it</em>"
+        rows.append(f"<tr><td>{number}</td><td>“{_cell(quote)}”<br><small>{_cell(section)}</small><br>"
+                    f"<strong>{INTERPRETIVE_VERDICT}</strong></td><td>{found}</td><td><small>{_cell(would)}</small></td></tr>")
+    return (f'<table class="table lds-claims-interpretive"><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
+def show_interpretive(executed_dir: str | Path = ".", link_suffix: str = ".html") -> dict:
+    """Display the interpretive claims with this run's evidence; records ``interpretive_claims`` and
+    ``interpretive_evidence_found`` (how many evidence rows had a recorded value)."""
+    from IPython.display import HTML, display
+
+    from .record import record
+
+    evidence = interpretive_evidence(executed_dir)
+    display(HTML('<div style="overflow-x:auto">' + interpretive_html(evidence, link_suffix) + "</div>"))
+    record("interpretive_claims", sorted(INTERPRETIVE))
+    record("interpretive_evidence_found",
+           sum(row["value"] is not None for rows in evidence.values() for row in rows))
+    return evidence

@@ -197,7 +197,10 @@ class Corpus:
         for i, r in enumerate(self.records):
             if r["names"][lang].lower() == name:
                 return i
-        raise KeyError(f"no emoji named {name!r} in language {lang!r}")
+        close = [r["names"][lang] for r in self.records if name and name in r["names"][lang].lower()][:5]
+        raise KeyError(f"no emoji named {name!r} in language {lang!r}; names are CLDR short names such as "
+                       f"'dog face' (corpus.names({lang!r}) lists them all)"
+                       + (f"; names containing it: {close}" if close else ""))
 
 
 def _load_names() -> dict:
@@ -298,6 +301,28 @@ def corpus_provenance(size: int = 32) -> dict:
     return json.loads((DATA_DIR / f"corpus{size}.json").read_text())["provenance"]
 
 
+def left_out(corpus: Corpus) -> list[dict]:
+    """The emoji the corpus could have held and does not (the datasheet's *what is left out*).
+
+    Candidates are the fully-qualified emoji with CLDR names in all 14 languages, as
+    :func:`build_corpus` selects them; what it skipped is what this font draws as several glyphs
+    (or none). Needs the same ``emoji`` package version the corpus was built with to be exact.
+    """
+    import emoji
+
+    data = _load_names()
+    have = {r["char"] for r in corpus.records}
+    return [{"char": c, "en": _clean_name(d["en"]), "emoji_version": d.get("E"), "tone": _tone(c)}
+            for c, d in sorted(data.items())
+            if d["status"] == emoji.STATUS["fully_qualified"] and all(lang in d for lang in LANGUAGES)
+            and c not in have]
+
+
+def blank_images(corpus: Corpus) -> list[int]:
+    """Indices of corpus images with no visible pixel: emoji newer than the font, drawn as nothing."""
+    return [int(i) for i in np.flatnonzero(corpus.images[..., 3].reshape(len(corpus), -1).max(1) == 0)]
+
+
 # ----------------------------------------------------------------------------------------------
 # The synthetic web
 # ----------------------------------------------------------------------------------------------
@@ -326,13 +351,22 @@ class WebConfig:
     seed: int = 0
 
 
-def popularity(corpus: Corpus, cfg: WebConfig) -> np.ndarray:
-    """Sampling weight of each image under the web's popularity skew (sums to 1)."""
+def popularity_ranks(corpus: Corpus, cfg: WebConfig) -> np.ndarray:
+    """Each image's popularity rank in the synthetic web (1 = most linked), shared by its skin tones.
+
+    The ranking is a seeded shuffle of the base emoji: a stand-in for Common Crawl's Harmonic
+    Centrality that, unlike the real ranking, is independent of what an emoji shows (chapter 2).
+    """
     rng = np.random.default_rng(cfg.seed)
     bases = sorted({r["base"] for r in corpus.records})
     order = rng.permutation(len(bases))
     rank = {b: int(order[i]) + 1 for i, b in enumerate(bases)}
-    w = np.array([rank[r["base"]] ** -cfg.zipf_s for r in corpus.records], dtype=np.float64)
+    return np.array([rank[r["base"]] for r in corpus.records])
+
+
+def popularity(corpus: Corpus, cfg: WebConfig) -> np.ndarray:
+    """Sampling weight of each image under the web's popularity skew (sums to 1)."""
+    w = popularity_ranks(corpus, cfg).astype(np.float64) ** -cfg.zipf_s
     w *= np.array([1.0 if r["tone"] == "none" else cfg.tone_weight for r in corpus.records])
     return w / w.sum()
 

@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 
 CLAIM_PREFIX = "claim:"
-VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational")
+# "interpretive": one of the paper's arguments about value, listed in the ledger with the evidence that
+# bears on it (lds.claims.INTERPRETIVE); no computation gives it another verdict.
+VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational", "interpretive")
 
 
 def record(name: str, value, display: bool = False):

@@ -1,0 +1,188 @@
+"""Ranking: what the synthetic web's popularity skew does to the filter and to the trained model.
+
+Chapter 2 (section *Ranking: what the crawl counts*) explains it.
+
+Common Crawl decides what to crawl by Harmonic Centrality, a weighted tally of inbound links
+(Baack 2024); the synthetic web's stand-in is a Zipf skew (``WebConfig.zipf_s``) over a seeded
+ranking of the emoji. Two questions are measured here. First, as the skew grows, how many distinct
+emoji still reach the model with at least one correct caption that the CLIP filter keeps, and how
+much of what is kept goes to the most popular few? Second, does lds-mini, trained on a web with
+``zipf_s = 0.5``, draw the emoji it saw often better than those it saw rarely? The second uses the
+model's own evaluation (:mod:`lds.evaluate`): the same prompts, seeds and batches, with the rank of
+each named emoji kept per image instead of averaged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .corpus import KINDS, Corpus, WebConfig, popularity, popularity_ranks, sample_web
+
+
+def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dict:
+    """Which emoji survive a filter decision ``keep`` on ``web`` (drawn with ``cfg``).
+
+    An emoji *survives* when at least one pair with its correct caption (any language) is kept: only
+    then can the model learn to draw it from its name.
+    """
+    keep = np.asarray(keep, bool)
+    n = len(corpus)
+    in_web = np.bincount(web["image"], minlength=n) > 0
+    kept_correct = np.bincount(web["image"][keep & web["matched"]], minlength=n)
+    kept_pairs = np.bincount(web["image"][keep], minlength=n)
+    ranks = popularity_ranks(corpus, cfg)
+    top = ranks <= np.quantile(ranks, 0.1)  # the most linked tenth of the emoji (and their tones)
+    kinds = np.array(corpus.kinds)
+    tones = np.array(corpus.tones)
+    survives = kept_correct > 0
+    return {
+        "zipf_s": float(cfg.zipf_s),
+        "distinct_in_web": int(in_web.sum()),
+        "survive": int(survives.sum()),
+        "survive_share": float(survives.mean()),
+        "top_tenth_share_of_kept": float(kept_pairs[top].sum() / max(1, kept_pairs.sum())),
+        "survive_by_kind": {k: float(survives[kinds == k].mean()) for k in KINDS},
+        "survive_by_tone": {str(t): float(survives[tones == t].mean()) for t in sorted(set(tones))},
+    }
+
+
+def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: float, image_embeds,
+               known=None) -> dict:
+    """:func:`survival` for webs drawn at each popularity skew, each filtered at ``drop_share``.
+
+    Everything but ``zipf_s`` stays as in ``cfg`` (same seed, size, languages and noise). The captions
+    of all the webs are embedded once, so the sweep costs about one web's scoring; ``known`` (a
+    :class:`lds.vectorspace.WebScores` of a web scored already) saves embedding its captions again.
+    """
+    import torch
+
+    from .filter import threshold_for_share
+    from .vectorspace import embed_captions
+
+    webs = {float(s): sample_web(corpus, dataclasses.replace(cfg, zipf_s=float(s))) for s in zipf_values}
+    captions = np.unique(np.concatenate([w["caption"].astype(str) for w in webs.values()]))
+    if known is None:
+        text = embed_captions(clip, captions)
+    else:  # the same captions embed to the same vectors: take what was embedded, embed the rest
+        have = {c: k for k, c in enumerate(known.captions.astype(str))}
+        new = [c for c in captions if c not in have]
+        fresh = embed_captions(clip, new) if new else known.text_embeds[:0]
+        fresh_row = {c: k for k, c in enumerate(new)}
+        text = torch.stack([known.text_embeds[have[c]] if c in have else fresh[fresh_row[c]] for c in captions])
+    out = {}
+    for s, web in webs.items():
+        index = np.searchsorted(captions, web["caption"].astype(str))
+        scores = (image_embeds[torch.from_numpy(web["image"])] * text[torch.from_numpy(index)]).sum(-1).numpy()
+        keep = scores >= threshold_for_share(scores, drop_share)
+        out[s] = survival(web, keep, corpus, dataclasses.replace(cfg, zipf_s=s))
+    return out
+
+
+@dataclasses.dataclass
+class DrawnWell:
+    """Per-image results of lds-mini's evaluation, beside each emoji's popularity in its training web."""
+
+    names: list[str]
+    targets: np.ndarray  # corpus index of each prompted emoji
+    clip_rank: np.ndarray  # 0 = the generated image's nearest corpus image (CLIP judge) is the named emoji
+    pixel_rank: np.ndarray  # the same under the pixel judge
+    popularity_rank: np.ndarray  # 1 = most linked in the training web
+    expected_pairs: np.ndarray  # how many training-web pairs show this emoji, in expectation
+    images: object  # (N, 3, H, W) tensor of the generated images
+
+
+def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None, bank=None,
+                     progress: bool = False) -> DrawnWell:
+    """Redo lds-mini's evaluation (:func:`lds.evaluate.evaluate_model`, English prompts, guided) per image.
+
+    Same prompts, seeds and batches as the model card's evaluation, so with ``n_prompts`` left at
+    the evaluation's 96 the top-1 shares equal those in ``evaluation.json``; fewer prompts take the
+    first ones (the last batch is then smaller, so its images can differ from the evaluation's).
+    ``bank``: the corpus's CLIP image embeddings, if already computed with the same CLIP.
+    """
+    from pathlib import Path
+
+    from .clip import image_embeds, load_clip
+    from .corpus import load_corpus
+    from .evaluate import EvalConfig, _generate, _nn_ranks
+
+    cfg = EvalConfig()
+    corpus = load_corpus()
+    folder = Path(pipe.lds_source.get("location", "")) / "clip"
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} has no CLIP: the per-image evaluation needs the model's own CLIP "
+                                "(lds-mini ships one; Stable Diffusion 1.5 does not).")
+    rng = np.random.default_rng(cfg.seed)  # the evaluation's own draw of prompts
+    targets = rng.choice(len(corpus), size=min(cfg.n_prompts, len(corpus)), replace=False)
+    if n_prompts is not None:
+        targets = targets[:n_prompts]
+    names = [corpus.records[i]["names"]["en"] for i in targets]
+    images = _generate(pipe, names, cfg, cfg.guidance_scale, progress)
+    clip_model = load_clip(folder, pipe.text_encoder)
+    import torch
+
+    rgb = torch.from_numpy(corpus.rgb()).permute(0, 3, 1, 2)
+    small = images
+    if small.shape[-2:] != rgb.shape[-2:]:
+        small = torch.nn.functional.interpolate(small, size=rgb.shape[-2:], mode="area")
+    bank = image_embeds(clip_model, rgb) if bank is None else bank
+    clip_rank = _nn_ranks(image_embeds(clip_model, small), bank, targets, "cosine")
+    pixel_rank = _nn_ranks(small.flatten(1), rgb.flatten(1), targets, "l2")
+    weights = popularity(corpus, training_web)
+    return DrawnWell(names, targets, clip_rank, pixel_rank, popularity_ranks(corpus, training_web)[targets],
+                     weights[targets] * training_web.pairs, images)
+
+
+def drawn_well_summary(d: DrawnWell) -> dict:
+    """Top-5 shares for the more and the less popular half of the prompts, and rank correlations."""
+    from .guidance import spearman
+
+    order = np.argsort(d.popularity_rank, kind="stable")
+    half = len(order) // 2
+    popular, rare = order[:half], order[half:]
+    return {
+        "prompts": int(len(d.targets)),
+        "clip_top1": float((d.clip_rank == 0).mean()),
+        "clip_top5_popular_half": float((d.clip_rank[popular] < 5).mean()),
+        "clip_top5_rare_half": float((d.clip_rank[rare] < 5).mean()),
+        "pixel_top5_popular_half": float((d.pixel_rank[popular] < 5).mean()),
+        "pixel_top5_rare_half": float((d.pixel_rank[rare] < 5).mean()),
+        # Spearman of expected training pairs against retrieval rank: negative = seen more, drawn better
+        "spearman_pairs_vs_clip_rank": spearman(d.expected_pairs, d.clip_rank),
+        "spearman_pairs_vs_pixel_rank": spearman(d.expected_pairs, d.pixel_rank),
+        "median_expected_pairs": float(np.median(d.expected_pairs)),
+    }
+
+
+def plot_sweep(sweep: dict):
+    """Distinct emoji that survive, and the most popular tenth's share of what is kept, against zipf_s."""
+    import matplotlib.pyplot as plt
+
+    s = sorted(sweep)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 2.8))
+    a.plot(s, [sweep[x]["survive_share"] for x in s], "o-")
+    a.set_xlabel("popularity skew zipf_s")
+    a.set_ylabel("share of the corpus that survives")
+    a.set_ylim(0, 1.02)
+    b.plot(s, [sweep[x]["top_tenth_share_of_kept"] for x in s], "o-", color="C3")
+    b.set_xlabel("popularity skew zipf_s")
+    b.set_ylabel("share of kept pairs: top tenth")
+    b.set_ylim(0, 1.02)
+    fig.tight_layout()
+    return fig
+
+
+def plot_drawn_well(d: DrawnWell):
+    """Each evaluated emoji: expected training pairs (log) against the CLIP judge's rank (log)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.scatter(d.expected_pairs, d.clip_rank + 1, s=12)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pairs showing the emoji in the training web (expected)")
+    ax.set_ylabel("rank of the named emoji + 1\n(1 = drawn recognisably)")
+    fig.tight_layout()
+    return fig

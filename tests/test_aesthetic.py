@@ -1,0 +1,121 @@
+"""The simulated aesthetic stage (lds/aesthetic.py) and the popularity measures (lds/ranking.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from lds.aesthetic import (TASTE, AestheticConfig, aesthetic_report, aesthetic_scores, aesthetic_threshold,
+                           colourfulness)
+from lds.corpus import KINDS, LANGUAGES, WebConfig, load_corpus, popularity, popularity_ranks, sample_web
+from lds.ranking import survival
+
+
+def test_colourfulness_is_zero_for_grey_and_orders_saturation():
+    grey = np.full((1, 8, 8, 3), 0.5)
+    white = np.ones((1, 8, 8, 3))
+    half = np.ones((1, 8, 8, 3))
+    half[:, :, :4] = [1.0, 0.0, 0.0]  # half red, half white
+    red = np.zeros((1, 8, 8, 3))
+    red[..., 0] = 1.0
+    pale = 0.8 + 0.2 * red  # pink: red diluted with white
+    m = colourfulness(np.concatenate([grey, white, pale, red, half]))
+    assert m[0] == pytest.approx(0) and m[1] == pytest.approx(0)
+    assert 0 < m[2] < m[3]  # a pale colour scores below the saturated one
+    # Hasler and Süsstrunk's formula by hand for the flat red image: rg = 255, yb = 127.5, no spread
+    assert m[3] == pytest.approx(0.3 * np.hypot(255, 127.5))
+    assert m[4] > 0 and m[4] != pytest.approx(m[3])  # spread counts too
+
+
+def test_colourfulness_rejects_rgba():
+    with pytest.raises(ValueError, match="corpus.rgb"):
+        colourfulness(np.zeros((1, 8, 8, 4)))
+
+
+def test_threshold_drops_the_stated_share_and_rejects_nonsense():
+    scores = np.arange(100, dtype=float)
+    t = aesthetic_threshold(scores, AestheticConfig(drop_share=0.25))
+    assert (scores >= t).mean() == pytest.approx(0.75, abs=0.011)
+    with pytest.raises(ValueError, match="drop_share"):
+        aesthetic_threshold(scores, AestheticConfig(drop_share=1.0))
+
+
+def test_report_on_the_corpus_counts_what_the_taste_removes():
+    corpus = load_corpus()
+    scores = aesthetic_scores(corpus)
+    assert scores.shape == (len(corpus),) and np.isfinite(scores).all()
+    t = aesthetic_threshold(scores, AestheticConfig(drop_share=0.5))
+    rep = aesthetic_report(corpus, scores, t)
+    assert rep["taste"] == TASTE
+    assert rep["kept"] == int((scores >= t).sum())
+    assert sum(v["images"] for v in rep["by_kind"].values()) == len(corpus)
+    assert sum(v["kept"] for v in rep["by_kind"].values()) == rep["kept"]
+    assert sum(v["images"] for v in rep["by_tone"].values()) == len(corpus)
+    # Glyphs newer than the font render blank: they score 0, and the taste removes them all
+    assert rep["blank_images"] > 0
+    # What this taste does, measured on the shipped corpus: it favours the saturated yellow default
+    # over every skin tone, and the darkest tone least of all; faces and flags over hands
+    tones = {k: v["kept_share"] for k, v in rep["by_tone"].items()}
+    assert tones["none"] > max(tones[t] for t in ("light", "medium-light", "medium", "medium-dark", "dark"))
+    assert tones["dark"] == min(tones[t] for t in ("light", "medium-light", "medium", "medium-dark", "dark"))
+    kinds = {k: v["kept_share"] for k, v in rep["by_kind"].items()}
+    assert kinds["face"] > 0.8 and kinds["flag"] > 0.8 and kinds["hand"] < 0.5
+
+
+def test_report_over_the_web_counts_pairs_by_language():
+    corpus = load_corpus()
+    web = sample_web(corpus, WebConfig(pairs=3000, seed=3))
+    scores = aesthetic_scores(corpus)
+    keep = web["matched"]  # any prior decision per pair (here: the correct captions)
+    rep = aesthetic_report(corpus, scores, aesthetic_threshold(scores), web, keep)
+    assert rep["pairs_in"] == int(keep.sum())
+    assert rep["pairs_kept"] == int((keep & (scores[web["image"]] >= rep["threshold"])).sum())
+    assert set(rep["by_language"]) == set(LANGUAGES)
+    assert sum(v["pairs"] for v in rep["by_language"].values()) == rep["pairs_in"]
+    assert sum(rep["language_mix_before"].values()) == pytest.approx(1)
+    assert sum(rep["language_mix_after"].values()) == pytest.approx(1)
+
+
+def test_popularity_ranks_order_the_weights():
+    corpus = load_corpus()
+    cfg = WebConfig(zipf_s=0.8, tone_weight=1.0)
+    ranks = popularity_ranks(corpus, cfg)
+    w = popularity(corpus, cfg)
+    assert ranks.min() == 1
+    top, bottom = np.argmin(ranks), np.argmax(ranks)
+    assert w[top] > w[bottom]
+    assert w[top] / w[bottom] == pytest.approx((ranks[bottom] / ranks[top]) ** 0.8)
+    # skin-tone variants share their base's rank
+    i = corpus.find("thumbs up")
+    j = corpus.find("thumbs up dark skin tone")
+    assert ranks[i] == ranks[j]
+
+
+def test_survival_shrinks_as_popularity_skew_grows():
+    corpus = load_corpus()
+    out = {}
+    for s in (0.0, 1.2):
+        cfg = WebConfig(pairs=6000, zipf_s=s, seed=0)
+        web = sample_web(corpus, cfg)
+        out[s] = survival(web, web["matched"], corpus, cfg)  # keep every correct pair
+    assert out[0.0]["survive"] > out[1.2]["survive"]
+    assert out[0.0]["top_tenth_share_of_kept"] < out[1.2]["top_tenth_share_of_kept"]
+    assert set(out[0.0]["survive_by_kind"]) == set(KINDS)
+    cfg = WebConfig(pairs=6000, zipf_s=1.2, seed=0)
+    web = sample_web(corpus, cfg)
+    nothing = survival(web, np.zeros(len(web["image"]), bool), corpus, cfg)
+    assert nothing["survive"] == 0
+    assert dataclasses.asdict(cfg)["zipf_s"] == nothing["zipf_s"]
+
+
+def test_only_correct_captions_make_an_emoji_survive():
+    corpus = load_corpus()
+    cfg = WebConfig(pairs=3000, mismatch_rate=1.0, uncaptioned_rate=0.0, seed=1)
+    web = sample_web(corpus, cfg)
+    keep_all = np.ones(len(web["image"]), bool)
+    out = survival(web, keep_all, corpus, cfg)
+    # every caption names another emoji (bar the rare draw of the same one): kept, but not learnable
+    assert out["survive"] == int(web["matched"].sum() > 0) * len(set(web["image"][web["matched"]]))
+    assert out["survive"] < 0.01 * out["distinct_in_web"]

@@ -1,0 +1,95 @@
+"""Chapter 2's ranking, taste and labour sections (lds/ranking.py, lds/aesthetic.py in the chapter)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lds.corpus import KINDS, LANGUAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ch2(executed):
+    return executed("02_clip_filtered_web")
+
+
+@pytest.mark.notebooks
+def test_popularity_skew_narrows_what_survives_the_filter(ch2):
+    sweep = {float(s): r for s, r in ch2["zipf_sweep"].items()}
+    assert sorted(sweep) == [0.0, 1.5]  # CI's zipf_values
+    flat, skewed = sweep[0.0], sweep[1.5]
+    assert skewed["distinct_in_web"] < flat["distinct_in_web"]
+    assert skewed["survive"] < flat["survive"] <= flat["distinct_in_web"]
+    assert skewed["top_tenth_share_of_kept"] > 0.5 > flat["top_tenth_share_of_kept"]
+    # skin-tone variants are drawn less often than their base (tone_weight), so fewer survive
+    tones = flat["survive_by_tone"]
+    assert tones["none"] > max(v for k, v in tones.items() if k != "none")
+
+
+@pytest.mark.notebooks
+def test_evaluation_redone_per_image(ch2):
+    well = ch2["drawn_well"]
+    assert well["prompts"] == 16  # CI's eval_prompts
+    for key in ("clip_top1", "clip_top5_popular_half", "clip_top5_rare_half", "pixel_top5_popular_half",
+                "pixel_top5_rare_half"):
+        assert 0 <= well[key] <= 1, key
+    assert well["clip_top1"] > 0.05  # far above chance (1 in 3,812): the prompts are drawn
+    assert -1 <= well["spearman_pairs_vs_clip_rank"] <= 1
+    assert well["median_expected_pairs"] > 1
+
+
+@pytest.mark.notebooks
+def test_simulated_taste_removes_by_kind_and_tone_not_language(ch2):
+    from lds.aesthetic import AestheticConfig, aesthetic_scores, aesthetic_threshold
+    from lds.corpus import load_corpus
+
+    scores = aesthetic_scores(load_corpus())
+    assert ch2["aesthetic_threshold"] == pytest.approx(aesthetic_threshold(scores, AestheticConfig(0.5)))
+    kinds = ch2["aesthetic_kept_by_kind"]
+    assert set(kinds) == set(KINDS)
+    assert kinds["face"] > 0.8 and kinds["hand"] < 0.5
+    tones = ch2["aesthetic_kept_by_tone"]
+    assert tones["none"] > max(v for k, v in tones.items() if k not in ("none", "mixed"))
+    assert set(ch2["aesthetic_kept_by_language"]) == set(LANGUAGES)
+    # a scorer that sees only pixels barely moves the language mix
+    mix = ch2["aesthetic_english_before_after"]
+    assert abs(mix["after"] - mix["before"]) < 0.05
+
+
+def test_chapter_2_names_the_labour_and_cites_its_sources():
+    nb = json.loads((ROOT / "notebooks" / "02_clip_filtered_web.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    for heading in ("Ranking: what the crawl counts", "Taste: a simulated aesthetic stage", "Whose labour"):
+        assert re.search(rf"^## {re.escape(heading)}", text, flags=re.M), heading
+    labour = text[text.index("## Whose labour"):]
+    for key in ("terranova2000free", "lazzarato1996immaterial", "deng2009imagenet", "lideng2017imagenet",
+                "denton2021whose", "radford2021clip"):
+        assert key in labour, key
+    assert "pasquinelli2009pagerank" in text and "baack2024commoncrawl" in text
+    assert "simulation" in text[text.index("## Taste"):]
+    # the new sections come before the chapter's exercises
+    assert text.index("## Whose labour") < text.index("## Exercises")
+    params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    for name in ("zipf_values", "eval_prompts", "aesthetic_drop"):
+        assert re.search(rf"^{name} = ", "".join(params["source"]), flags=re.M), name
+
+
+def test_zipf_sweep_reuses_embedded_captions_without_changing_the_result(pipe):
+    from lds import ranking, vectorspace
+    from lds.corpus import WebConfig, load_corpus, sample_web
+
+    clip = vectorspace.web_clip(pipe)
+    corpus = load_corpus()
+    cfg = WebConfig(pairs=2000, zipf_s=0.5, seed=4)
+    image_embeds = vectorspace.embed_corpus(clip, corpus)
+    ws = vectorspace.score_web(clip, corpus, sample_web(corpus, cfg), image_embeds)
+    plain = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds)
+    reused = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds, known=ws)
+    assert plain == reused
+    assert plain[0.0]["survive"] > plain[0.5]["survive"] > 0
