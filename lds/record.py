@@ -13,7 +13,10 @@ import json
 from pathlib import Path
 
 CLAIM_PREFIX = "claim:"
-VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational")
+VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational", "not testable on lds-mini")
+# "not testable on lds-mini": the claim as the paper states it rests on something lds-mini never
+# learned (a token absent from its training captions, photographs of people); the chapter names the
+# Stable Diffusion 1.5 cell that would test it and what result would support or refute it.
 
 
 def record(name: str, value, display: bool = False):
