@@ -56,7 +56,7 @@ def test_claims_17_and_18(records):
     for n in (17, 18):
         assert records[f"claim:{n}"]["verdict"] == "not testable on lds-mini"
         assert "SD 1.5" in records[f"claim:{n}"]["sd15"] and "refute" in records[f"claim:{n}"]["sd15"]
-    assert "Analogue" in records["claim:17"]["lds_mini"]
+    assert "Analogue" in records["claim:17"]["lds_mini"] and "The yellow default won" in records["claim:17"]["lds_mini"]
 
 
 def test_stereotype_cell_measures(records):
