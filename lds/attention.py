@@ -6,8 +6,26 @@ Recording goes through diffusers' supported hook, the attention processor
 (``unet.set_attn_processor``), on the cross-attention layers only (``attn2``). The processor
 hands the layer's output to diffusers' own ``AttnProcessor2_0``, so the image is bit-identical to
 the plain pipeline's, and separately computes the attention probabilities from the same
-projections. Maps are aggregated as DAAM does (Tang et al. 2023): summed over heads, layers and
-steps, each layer's map upsampled to the latent grid, for all 77 slots, special tokens included.
+projections. It keeps, for every cross-attention layer and every head, the conditional half of the
+batch's attention probabilities summed over the denoising steps: one map per slot on that layer's
+grid, for all 77 slots, special tokens and padding included.
+
+Two measures are read from that record:
+
+- **Word maps** (:attr:`AttentionRecord.maps`, :func:`aggregate_maps`). The default,
+  ``aggregate="daam"``, is DAAM's aggregation (Tang et al. 2023, ``daam`` 0.2.0,
+  ``trace.py``: ``UNetCrossAttentionHooker`` and ``compute_global_heat_map``): the layers of the
+  down and up blocks only (not the mid block); every (layer, head) map, summed over steps, is
+  upsampled bicubically to one grid and clamped at zero; the maps are then *averaged over all
+  layer-head pairs*, so a layer with 16 heads weighs twice as much as one with 8. No normalisation
+  (DAAM's ``normalize=False`` default). ``tests/test_attention_daam.py`` checks this against maps
+  that DAAM 0.2.0 itself computed on lds-mini (``tests/fixtures/daam_reference.npz``). The
+  variant lds used before, ``aggregate="lds-layer-mean"``, includes the mid block, averages the
+  heads within each layer and sums the layers, so every layer weighs the same; chapter 6 shows how
+  much the two differ.
+- **Shares** (:attr:`AttentionRecord.share`, ``share_per_step``): each slot's part of all the
+  attention paid at a step, over all cross-attention layers (mid block included), heads averaged
+  within a layer, positions summed; they add up to one at every step.
 """
 
 from __future__ import annotations
@@ -18,21 +36,112 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
+AGGREGATES = ("daam", "lds-layer-mean")
+"""The word-map aggregations :func:`aggregate_maps` offers (see the module docstring)."""
+
+
+def _in_daam_blocks(layer: str) -> bool:
+    # DAAM's UNetCrossAttentionLocator takes the up and down blocks' attn2 and leaves the mid block out
+    return layer.startswith(("down_blocks.", "up_blocks."))
+
+
+def aggregate_maps(layer_maps: dict[str, torch.Tensor], aggregate: str = "daam",
+                   size: tuple[int, int] | None = None) -> torch.Tensor:
+    """One map per slot from per-layer, per-head cross-attention maps.
+
+    ``layer_maps`` maps a cross-attention layer's name (diffusers' processor name, such as
+    ``down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor``) to its maps, shape
+    ``(B, heads, slots, h, w)``: each head's attention probabilities for each slot, summed over the
+    denoising steps. ``size`` is the output grid; by default the largest layer grid, which is the
+    latent grid in lds-mini and SD 1.5. Returns ``(B, slots, *size)``.
+
+    ``aggregate="daam"`` (DAAM 0.2.0): layers whose names start with ``down_blocks.`` or
+    ``up_blocks.`` only; each (layer, head) map upsampled to ``size`` (bicubic,
+    ``align_corners=False``, as ``F.interpolate`` defaults) and clamped at 0 (bicubic undershoots);
+    then the mean over all layer-head maps. DAAM upsamples to 64x64, which is SD 1.5's latent grid at
+    512 px (96x96 for a pipeline of any other default size); pass ``size`` to match it. DAAM also
+    skips any map on a grid 1/8 the width of its own, which in SD 1.5 at 512 px is only the mid block's.
+
+    ``aggregate="lds-layer-mean"`` (lds before it followed DAAM): every cross-attention layer, mid
+    block included; heads averaged within each layer; layers summed, per grid size; each sum upsampled
+    (bicubic) to ``size`` and clamped at 0; the grid sizes summed.
+    """
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}.")
+    if not layer_maps:
+        raise ValueError("No cross-attention maps to aggregate: did the generation run inside the recorder?")
+    if size is None:
+        size = max((tuple(m.shape[-2:]) for m in layer_maps.values()), key=lambda hw: hw[0] * hw[1])
+    size = tuple(size)
+
+    def upsample(grid: torch.Tensor) -> torch.Tensor:  # (N, S, h, w) -> (N, S, *size), clamped at 0
+        if tuple(grid.shape[-2:]) != size:
+            grid = F.interpolate(grid, size=size, mode="bicubic", align_corners=False)
+        return grid.clamp_min(0)
+
+    if aggregate == "daam":
+        chosen = {k: m for k, m in layer_maps.items() if _in_daam_blocks(k)}
+        if not chosen:
+            raise ValueError("No down- or up-block cross-attention layers among "
+                             f"{sorted(layer_maps)}; DAAM's aggregation needs them.")
+        total, count = 0, 0
+        for m in chosen.values():
+            b, heads, s, h, w = m.shape
+            # each head upsampled and clamped on its own, as DAAM does before it averages
+            total = total + upsample(m.float().reshape(b * heads, s, h, w)).reshape(b, heads, s, *size).sum(1)
+            count += heads
+        return total / count
+
+    by_grid = {}
+    for m in layer_maps.values():
+        mean = m.float().mean(1)  # (B, S, h, w): heads averaged within the layer
+        key = tuple(mean.shape[-2:])
+        by_grid[key] = mean if key not in by_grid else by_grid[key] + mean
+    return sum(upsample(grid) for grid in by_grid.values())
+
+
+def word_map(maps: torch.Tensor, slots: list[int]) -> torch.Tensor:
+    """A word's map: the mean of its slots' maps (DAAM's ``compute_word_heat_map``).
+
+    ``maps`` is ``(B, 77, h, w)`` or ``(77, h, w)``; ``slots`` are the word's slots, for example
+    from :func:`word_slots` (DAAM averages over every occurrence of the word; pass them all).
+    """
+    if not slots:
+        raise ValueError("A word map needs at least one slot.")
+    return maps[..., slots, :, :].mean(-3)
+
+
+def map_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson's r between two maps of the same shape, over their pixels (chapter 6, the parity test)."""
+    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-300))
+
 
 @dataclasses.dataclass
 class AttentionRecord:
-    """Aggregated cross-attention for one generation (the conditional half of the batch)."""
+    """Cross-attention recorded over one generation (the conditional half of the batch).
 
-    maps: torch.Tensor  # (B, 77, h, w): summed over layers, heads (mean) and steps, on the latent grid
+    ``maps`` are the word maps of ``aggregate`` on the latent grid (see :func:`aggregate_maps`);
+    ``layer_maps`` keep what they were made from, so :meth:`aggregated` can give any other variant.
+    """
+
+    maps: torch.Tensor  # (B, 77, h, w): word maps of `aggregate`, on the latent grid
     share_per_step: torch.Tensor  # (steps, B, 77): each slot's share of all attention at each step
     layers: list[str]
     calls: int
+    layer_maps: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)  # (B, heads, 77, h, w)
+    aggregate: str = "daam"
 
     @property
     def share(self) -> torch.Tensor:
         """(B, 77): each slot's share of the attention, over the whole generation (sums to 1)."""
         s = self.share_per_step.sum(0)
         return s / s.sum(-1, keepdim=True)
+
+    def aggregated(self, aggregate: str = "daam", size: tuple[int, int] | None = None) -> torch.Tensor:
+        """(B, 77, *size) word maps of another aggregation (default size: the latent grid of ``maps``)."""
+        return aggregate_maps(self.layer_maps, aggregate, size or tuple(self.maps.shape[-2:]))
 
     def normalized_maps(self) -> torch.Tensor:
         """Each slot's map scaled to [0, 1] (for display; shares carry the magnitudes)."""
@@ -63,8 +172,8 @@ class CrossAttentionRecorder:
                 ctx = attn.norm_encoder_hidden_states(encoder_hidden_states) if attn.norm_cross else encoder_hidden_states
                 q = attn.head_to_batch_dim(attn.to_q(x))
                 k = attn.head_to_batch_dim(attn.to_k(ctx))
-                probs = attn.get_attention_scores(q, k, attention_mask)  # (B*heads, hw, 77)
-                self.store.add(self.name, probs.view(-1, attn.heads, *probs.shape[1:]).mean(1))
+                probs = attn.get_attention_scores(q, k, attention_mask)  # (B*heads, hw, 77), batch-major
+                self.store.add(self.name, probs.view(-1, attn.heads, *probs.shape[1:]))
         return out
 
 
@@ -73,39 +182,24 @@ class _Store:
         self.h, self.w = latent_hw
         self.keep = keep
         self.active = True
-        self.by_resolution = {}
+        self.layer_maps = {}
         self.step_share = []
         self._current = None
-        self.layers = set()
         self.calls = 0
 
     def add(self, name: str, probs: torch.Tensor) -> None:
-        # probs: (2B, hw, 77) with the unconditional half first, as the sampler batches them
+        # probs: (2B, heads, hw, 77) with the unconditional half first, as the sampler batches them
         if self.keep == "cond" and probs.shape[0] % 2 == 0:
             probs = probs[probs.shape[0] // 2:]
-        b, hw, n = probs.shape
+        b, heads, hw, n = probs.shape
         side_h = int(round((hw * self.h / self.w) ** 0.5))
         side_w = hw // side_h
-        grid = probs.transpose(1, 2).reshape(b, n, side_h, side_w).float()
-        # Summed per resolution; upsampled once, in maps(), rather than at every layer and step
-        key = (side_h, side_w)
-        self.by_resolution[key] = grid if key not in self.by_resolution else self.by_resolution[key] + grid
-        total = probs.float().sum(1)  # (b, 77): attention mass per slot in this layer
+        grid = probs.transpose(2, 3).reshape(b, heads, n, side_h, side_w).float()
+        # Summed over steps per layer and head; upsampled once, when aggregated
+        self.layer_maps[name] = grid if name not in self.layer_maps else self.layer_maps[name] + grid
+        total = probs.float().mean(1).sum(1)  # (b, 77): attention mass per slot in this layer, heads averaged
         self._current = total if self._current is None else self._current + total
-        self.layers.add(name)
         self.calls += 1
-
-    @property
-    def maps(self):
-        """Every layer's map on the latent grid, summed (bicubic upsampling, as DAAM)."""
-        if not self.by_resolution:
-            return None
-        total = 0
-        for (h, w), grid in self.by_resolution.items():
-            if (h, w) != (self.h, self.w):
-                grid = F.interpolate(grid, size=(self.h, self.w), mode="bicubic", align_corners=False).clamp_min(0)
-            total = total + grid
-        return total
 
     def end_step(self) -> None:
         if self._current is not None:
@@ -114,15 +208,20 @@ class _Store:
 
 
 @contextmanager
-def record_cross_attention(pipe, height: int | None = None, width: int | None = None, keep: str = "cond"):
-    """Record cross-attention while sampling; yields a callable that returns the :class:`AttentionRecord`.
+def record_cross_attention(pipe, height: int | None = None, width: int | None = None, keep: str = "cond",
+                           aggregate: str = "daam"):
+    """Record cross-attention while sampling; yields a handle whose ``result()`` is the :class:`AttentionRecord`.
 
     Use with :func:`lds.sampling.generate` and pass ``callback=recorder.step`` so steps are told apart::
 
         with record_cross_attention(pipe) as rec:
             out = generate(pipe, prompt, callback=rec.step)
         record = rec.result()
+
+    ``aggregate`` chooses how ``record.maps`` are made (:data:`AGGREGATES`; DAAM's by default).
     """
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}.")
     default = pipe.unet.config.sample_size * pipe.vae_scale_factor
     h = (height or default) // pipe.vae_scale_factor
     w = (width or default) // pipe.vae_scale_factor
@@ -138,10 +237,11 @@ def record_cross_attention(pipe, height: int | None = None, width: int | None = 
 
         def result(self) -> AttentionRecord:
             store.end_step()
-            maps = store.maps
-            if maps is None:
+            if not store.layer_maps:
                 raise RuntimeError("No cross-attention was recorded: did the generation run inside the `with` block?")
-            return AttentionRecord(maps, torch.stack(store.step_share), sorted(store.layers), store.calls)
+            maps = aggregate_maps(store.layer_maps, aggregate, (h, w))
+            return AttentionRecord(maps, torch.stack(store.step_share), sorted(store.layer_maps), store.calls,
+                                   dict(store.layer_maps), aggregate)
 
     try:
         yield Handle()

@@ -183,12 +183,17 @@ def reference_components() -> list[Component]:
     ]
 
 
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "position_ids")  # saved, not learned
+
+
 def training_networks(folder: str | Path) -> list[dict]:
     """Networks that shaped the model in training but do not ship in the pipeline, where the folder has them.
 
     lds-mini keeps its CLIP (vision tower and projections, in ``clip/``; the text tower is the
     pipeline's text encoder) and its PatchGAN discriminator (``discriminator/``). Parameters are
-    counted from the safetensors headers, without loading anything.
+    counted from the safetensors headers, without loading anything, and only learned ones: buffers
+    (BatchNorm's running statistics, position ids) are saved beside them but are not parameters, so
+    the count equals ``sum(p.numel() for p in model.parameters())`` (chapter 3 states the same number).
     """
     from safetensors import safe_open
 
@@ -202,6 +207,8 @@ def training_networks(folder: str | Path) -> list[dict]:
         n = 0
         with safe_open(str(f), "pt") as sf:
             for k in sf.keys():
+                if k.endswith(BUFFER_SUFFIXES):
+                    continue
                 shape = sf.get_slice(k).get_shape()
                 n += int(torch.tensor(shape).prod().item()) if shape else 1
         out.append({"name": sub, "parameters": n, "role": role})

@@ -15,7 +15,11 @@ from pathlib import Path
 CLAIM_PREFIX = "claim:"
 # "interpretive": one of the paper's arguments about value, listed in the ledger with the evidence that
 # bears on it (lds.claims.INTERPRETIVE); no computation gives it another verdict.
-VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational", "interpretive")
+# "not testable on lds-mini": the claim as the paper states it rests on something lds-mini never
+# learned (a token absent from its training captions, photographs of people); the chapter names the
+# Stable Diffusion 1.5 cell that would test it and what result would support or refute it.
+VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational", "not testable on lds-mini",
+            "interpretive")
 
 
 def record(name: str, value, display: bool = False):

@@ -50,3 +50,37 @@ def test_claims_17_and_18(records):
         assert c["number"] == n and c["verdict"] in VERDICTS and c["lds_mini"]
     assert "of the attention" in records["claim:17"]["lds_mini"]
     assert "never occur in the training captions" in records["claim:18"]["lds_mini"]
+    # no verdict on an untrained token: "fancy", "masterpiece" and "trending" never occur in lds-mini's captions
+    assert records["stereotype_word_untrained_pieces"]
+    assert records["style_tokens_unseen"] > 0
+    for n in (17, 18):
+        assert records[f"claim:{n}"]["verdict"] == "not testable on lds-mini"
+        assert "SD 1.5" in records[f"claim:{n}"]["sd15"] and "refute" in records[f"claim:{n}"]["sd15"]
+    assert "Analogue" in records["claim:17"]["lds_mini"] and "The yellow default won" in records["claim:17"]["lds_mini"]
+
+
+def test_stereotype_cell_measures(records):
+    """The SD 1.5 measurement for claim 17 runs on every model (its numbers describe random vectors on lds-mini)."""
+    shares = records["stereotype_share"]
+    assert len(shares) == 2 and all(len(v) == records["stereotype_seeds"] >= 8 for v in shares.values())
+    assert all(0 < x < 1 for v in shares.values() for x in v)
+    assert 0 <= records["stereotype_share_falls"] <= records["stereotype_seeds"]
+
+
+def test_claim_17_analogue(records):
+    """The emoji analogue: a skin tone asked for against the yellow default, over at least 8 seeds."""
+    analogue = records["analogue"]
+    assert set(analogue) == {"thumbs up", "waving hand"}
+    for gesture, a in analogue.items():
+        assert a["prompt"] == f"{gesture} dark skin tone" and a["seeds"] >= 8
+        assert 0 <= a["asked_tone"] + a["yellow_default"] <= a["seeds"]
+        assert 0 < a["modifier_share"] < 1 and 0 < a["noun_share"] < 1
+        assert 0 <= a["modifier_less_attention"] <= a["seeds"]
+
+
+def test_word_maps_are_daams(records):
+    """Chapter 6 draws DAAM's maps and shows how far lds's earlier aggregation is from them."""
+    assert records["word_map_aggregate"] == "daam"
+    rs = records["daam_vs_layer_mean_r"]
+    assert rs and all(-1 <= r <= 1 for r in rs)
+    assert records["daam_vs_layer_mean_r_min"] == min(rs) < 0.999  # the two aggregations differ

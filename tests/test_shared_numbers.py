@@ -1,0 +1,49 @@
+"""A number stated in two chapters is computed once: recorded in one chapter, read from the same function in
+the other (issue 14: chapter 1 once gave the discriminator 695,588 parameters, counting BatchNorm's running
+statistics, and chapter 3 694,689)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lds import ensemble
+from lds import inspect_autoencoder as ia
+from lds.pipeline import lds_mini_path
+from lds.runner import find_chapter
+
+ROOT = Path(__file__).resolve().parents[1]
+EXECUTED = ROOT / "_build" / "executed-ci"  # where conftest's `executed` fixture writes the chapters
+
+
+def _stdout(stem: str) -> str:
+    nb = json.loads((EXECUTED / "notebooks" / find_chapter(stem, ROOT).name).read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
+def test_training_networks_count_learned_parameters_only():
+    """The count read from the safetensors header equals the loaded model's parameters (buffers excluded)."""
+    disc = ia.load_discriminator(lds_mini_path())
+    counted = {n["name"]: n["parameters"] for n in ensemble.training_networks(lds_mini_path())}
+    assert counted["discriminator"] == sum(p.numel() for p in disc.parameters())
+    buffers = sum(b.numel() for b in disc.buffers())
+    assert buffers > 0  # BatchNorm's running statistics are saved beside the weights, and are not parameters
+
+
+@pytest.mark.parametrize("quantity, recorded_in, record_key, stated_in, pattern", [
+    ("discriminator parameters", "01_ensemble", ("training_networks_parameters", "discriminator"),
+     "03_autoencoder", r"discriminator/ folder \(([\d,]+) parameters"),
+])
+def test_shared_quantity_is_stated_once(executed, quantity, recorded_in, record_key, stated_in, pattern):
+    """The chapter that states a quantity another chapter records states the same value."""
+    value = executed(recorded_in)
+    for key in record_key:
+        value = value[key]
+    executed(stated_in)
+    stated = re.findall(pattern, _stdout(stated_in))
+    assert stated, f"{stated_in} no longer states the {quantity}; update this test"
+    assert {int(s.replace(",", "")) for s in stated} == {value}, (quantity, stated, value)
