@@ -3,7 +3,7 @@
 Chapter 7 (Denoising) walks through it; chapters 6 and 8 hang their instruments on it.
 
 The steps are those of diffusers' ``StableDiffusionPipeline.__call__`` and give the same image for
-the same model, prompt, seed and settings (tests/test_sampling.py, ``test_parity_with_diffusers_pipeline``),
+the same model, prompt, seed and settings (tests/test_sampling.py::test_parity_with_diffusers_pipeline),
 with two differences that are the point of writing it out: guidance is applied with the one visible
 formula for every scale (see :mod:`lds.guidance`), and a ``callback`` receives each step's state (as
 k-diffusion's samplers do), so a chapter can look inside the loop without rewriting it.
