@@ -32,3 +32,12 @@ def test_every_test_reference_resolves():
                 broken.append(f"{f.relative_to(ROOT)}: {m.group(0)} (no such test)")
     assert found >= 4, "the scan found almost nothing: has the package moved?"
     assert broken == [], "\n".join(broken)
+
+
+def test_contributing_tree_lists_every_module():
+    """CONTRIBUTING.md's tree names every module of the package (a new module is added there too)."""
+    tree = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    tree = tree[tree.index("## The tree"):tree.index("## A chapter notebook")]
+    missing = [f.stem for f in sorted((ROOT / "lds").glob("*.py"))
+               if f.stem != "__init__" and f"`{f.stem}`" not in tree]
+    assert missing == [], f"CONTRIBUTING.md's tree leaves out: {missing}"
