@@ -101,8 +101,10 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
         if name not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"LDS_DTYPE={name!r}: use float32, float16 or bfloat16.")
         dtype = getattr(torch, name)
-    # local_files_only is what keeps a load offline. (Setting HF_HUB_OFFLINE here would not:
-    # huggingface_hub reads it once, when it is first imported.)
+    # local_files_only is what keeps a load offline: no weights are fetched (tests/test_provenance.py).
+    # Setting HF_HUB_OFFLINE here would change nothing, since huggingface_hub reads it once, at import;
+    # set before Python starts (make and lds.runner do), it also stops huggingface_hub 2.x's one
+    # request per process for its user-agent registry (3-second timeout), which local_files_only does not.
     offline = kind != "hub"
     kwargs = dict(dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
                   use_safetensors=True)
