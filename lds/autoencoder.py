@@ -222,9 +222,10 @@ def decode(vae, latents: torch.Tensor, batch_size: int = 256, raw: bool = False)
     p = next(vae.parameters())
     out = []
     for i in range(0, len(latents), batch_size):
-        out.append(vae.decode(latents[i:i + batch_size].to(p.device, p.dtype) / vae.config.scaling_factor)
-                   .sample.float().cpu())
-    return torch.cat(out) if raw else ((torch.cat(out) + 1) / 2).clamp(0, 1)
+        image = vae.decode(latents[i:i + batch_size].to(p.device, p.dtype) / vae.config.scaling_factor).sample
+        # mapped in the VAE's own dtype, then float32, as diffusers' image processor does (same pixels in float16)
+        out.append((image if raw else (image / 2 + 0.5).clamp(0, 1)).float().cpu())
+    return torch.cat(out)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
