@@ -158,7 +158,6 @@ def _sd15_random_pipeline():
                                    scheduler=sched, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
-    pipe.lds_source = {"name": "random SD 1.5 configuration", "kind": "random", "location": ""}
     return pipe
 
 

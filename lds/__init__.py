@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_pipeline": "lds.pipeline",
     "ModelNotFoundError": "lds.pipeline",
+    "model_source": "lds.pipeline",
     "generate": "lds.sampling",
     "record_cross_attention": "lds.attention",
     "apply_guidance": "lds.guidance",

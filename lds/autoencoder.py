@@ -215,15 +215,17 @@ def encode(vae, images: torch.Tensor | np.ndarray, sample: bool = False, generat
 
 
 @torch.no_grad()
-def decode(vae, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def decode(vae, latents: torch.Tensor, batch_size: int = 256, raw: bool = False) -> torch.Tensor:
     """Scaled latents -> (N, 3, H, W) images in [0, 1] (clamped, as the pipeline's image processor),
-    float32 on the CPU whatever the VAE's device and dtype."""
+    float32 on the CPU whatever the VAE's device and dtype; ``raw=True``: the decoder's own output,
+    nominally in [-1, 1], before that mapping and clamping."""
     p = next(vae.parameters())
     out = []
     for i in range(0, len(latents), batch_size):
-        out.append(vae.decode(latents[i:i + batch_size].to(p.device, p.dtype) / vae.config.scaling_factor)
-                   .sample.float().cpu())
-    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+        image = vae.decode(latents[i:i + batch_size].to(p.device, p.dtype) / vae.config.scaling_factor).sample
+        # mapped in the VAE's own dtype, then float32, as diffusers' image processor does (same pixels in float16)
+        out.append((image if raw else (image / 2 + 0.5).clamp(0, 1)).float().cpu())
+    return torch.cat(out)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .sampling import StepState, decode_latents
+from .sampling import StepState, decode_latents, initial_latents
 
 # The radial frequency (as a fraction of the Nyquist frequency) that separates "outline" from
 # "detail". A quarter of Nyquist keeps blobs at least ~8 pixels across on a 32 px image
@@ -59,8 +59,8 @@ class TrajectoryRecorder:
         lat = torch.stack([s.latents for s in self.steps])  # (steps, B, 4, h, w)
         x0 = torch.stack([s.pred_original_sample for s in self.steps])
         n, b = lat.shape[:2]
-        images = decode_latents(self.pipe, x0.flatten(0, 1)).unflatten(0, (n, b))
-        latent_images = decode_latents(self.pipe, lat.flatten(0, 1)).unflatten(0, (n, b))
+        images = decode_latents(self.pipe.vae, x0.flatten(0, 1)).unflatten(0, (n, b))
+        latent_images = decode_latents(self.pipe.vae, lat.flatten(0, 1)).unflatten(0, (n, b))
         return Trajectory([s.t for s in self.steps], lat, x0, images.float(), latent_images.float())
 
 
@@ -184,7 +184,7 @@ def rms_distances(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
 
 
 def nearest(images: torch.Tensor, reference: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """For each image: the index of the nearest reference image and the RMS distance to it.
+    """For each image: the index of the nearest reference image and the RMS pixel distance to it.
 
     Images are resized to the reference's size first (so SD 1.5's 512 px outputs meet 32 px emoji).
     """
@@ -193,25 +193,15 @@ def nearest(images: torch.Tensor, reference: torch.Tensor) -> tuple[np.ndarray, 
     return idx.numpy(), dist.numpy()
 
 
-def seed_latents(pipe, seeds, height: int | None = None, width: int | None = None) -> torch.Tensor:
-    """The starting noise of each seed, stacked: what ``generate(seed=s)`` draws for one prompt.
-
-    Passing these as ``latents=`` with one prompt per seed generates many seeds in one batch.
-    """
-    default = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    height, width = height or default, width or default
-    shape = (1, pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
-    return torch.cat([torch.randn(shape, generator=torch.Generator("cpu").manual_seed(int(s)), dtype=pipe.unet.dtype)
-                      for s in seeds]).to(pipe.unet.device)
-
-
 def generate_seeds(pipe, prompt: str, seeds, **kwargs):
-    """:func:`lds.sampling.generate` for one prompt over many seeds, as one batch."""
+    """:func:`lds.sampling.generate` for one prompt over many seeds, as one batch (starting noise
+    from :func:`lds.sampling.initial_latents`, one generator per seed)."""
     from .sampling import generate
 
-    seeds = list(seeds)
+    seeds = [int(s) for s in seeds]
     return generate(pipe, [prompt] * len(seeds), seed=seeds[0],
-                    latents=seed_latents(pipe, seeds, kwargs.get("height"), kwargs.get("width")), **kwargs)
+                    latents=initial_latents(pipe, seeds, height=kwargs.get("height"), width=kwargs.get("width")),
+                    **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,12 +251,12 @@ def training_tone_shares(pipe, corpus, variants: list[int], prompt: str | None =
     Returns None for a model without those files (SD 1.5: its data are not available).
     """
     import json
-    from pathlib import Path
 
     from .corpus import WebConfig, sample_web
+    from .pipeline import model_source
 
-    folder = Path(pipe.lds_source.get("location", ""))
-    if not (folder / "training_config.json").is_file():
+    folder = model_source(pipe).folder
+    if folder is None or not (folder / "training_config.json").is_file():
         return None
     cfg = json.loads((folder / "training_config.json").read_text())
     web = sample_web(corpus, WebConfig(**cfg["web"]))

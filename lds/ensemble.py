@@ -99,8 +99,11 @@ def _dtype(module) -> str:
     return "-"
 
 
-def cross_attention_layers(unet) -> int:
-    """How many attention layers in the U-Net attend to the prompt (diffusers names them ``attn2``)."""
+def count_cross_attention_layers(unet) -> int:
+    """How many attention layers in the U-Net attend to the prompt (diffusers names them ``attn2``).
+
+    A count, for chapter 1's table; :func:`lds.attention.cross_attention_layers` lists their names.
+    """
     return sum(1 for name, m in unet.named_modules()
                if name.endswith("attn2") and getattr(m, "is_cross_attention", True))
 
@@ -131,7 +134,7 @@ def components(pipe) -> list[Component]:
         "unet", type(u).__name__, type(u).__module__.split(".")[0], count_parameters(u), _dtype(u),
         "noisy latents + prompt_embeds -> noise prediction",
         f"block_out_channels {tuple(c.block_out_channels)}, cross_attention_dim {c.cross_attention_dim}, "
-        f"{cross_attention_layers(u)} cross-attention layers", True))
+        f"{count_cross_attention_layers(u)} cross-attention layers", True))
     enc, dec = _vae_parts(pipe.vae)
     c = pipe.vae.config
     factor = 2 ** (len(c.block_out_channels) - 1)
@@ -173,7 +176,7 @@ def reference_components() -> list[Component]:
         Component("unet", "UNet2DConditionModel", "diffusers", count_parameters(unet), "(published config)",
                   "noisy latents + prompt_embeds -> noise prediction",
                   f"block_out_channels {cfg['unet']['block_out_channels']}, cross_attention_dim 768, "
-                  f"{cross_attention_layers(unet)} cross-attention layers", True),
+                  f"{count_cross_attention_layers(unet)} cross-attention layers", True),
         Component("vae.encoder", "AutoencoderKL.encoder", "diffusers", sum(count_parameters(m) for m in enc),
                   "(published config)", "image -> latents (training)", "downsampling factor 8, 4 latent channels", True),
         Component("vae.decoder", "AutoencoderKL.decoder", "diffusers", sum(count_parameters(m) for m in dec),
@@ -267,7 +270,8 @@ def trace_shapes(pipe, prompt: str, seed: int = 0, num_inference_steps: int = 25
     prediction implies. The last stage sends that image back through the encoder, the direction
     training uses.
     """
-    from .sampling import check_size
+    from .autoencoder import encode
+    from .sampling import decode_latents, initial_latents, pred_original_sample
     from .tokenizer import tokenize
 
     device, dtype = pipe.unet.device, pipe.unet.dtype
@@ -293,10 +297,7 @@ def trace_shapes(pipe, prompt: str, seed: int = 0, num_inference_steps: int = 25
     stages.append(Stage("text_encoder", type(pipe.text_encoder).__name__, {"input_ids": tuple(ids.shape[1:])},
                         "prompt_embeds", tuple(prompt_embeds.shape[1:]), sec))
     # 3. Start from noise in latent space, of the size the U-Net was trained at
-    height, width = check_size(pipe, None, None)
-    generator = torch.Generator("cpu").manual_seed(int(seed))
-    shape = (1, pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
-    latents = torch.randn(shape, generator=generator, dtype=dtype).to(device)
+    latents = initial_latents(pipe, seed)
     pipe.scheduler.set_timesteps(num_inference_steps, device=device)
     t = pipe.scheduler.timesteps[0]
     latents = latents * pipe.scheduler.init_noise_sigma
@@ -306,16 +307,13 @@ def trace_shapes(pipe, prompt: str, seed: int = 0, num_inference_steps: int = 25
     stages.append(Stage("unet", type(pipe.unet).__name__,
                         {"latents": tuple(x.shape[1:]), "prompt_embeds": tuple(prompt_embeds.shape[1:])},
                         "noise_pred", tuple(noise_pred.shape[1:]), sec))
-    a = pipe.scheduler.alphas_cumprod.to(device)[int(t)].to(dtype)
-    pred_original = (x - (1 - a).sqrt() * noise_pred) / a.sqrt()
+    pred_original = pred_original_sample(pipe.scheduler, x, noise_pred, t)
     # 5. Decode: latents -> image
-    scaling = pipe.vae.config.scaling_factor
-    image, sec = timed(lambda: pipe.vae.decode(pred_original / scaling, return_dict=False)[0])
-    image = (image / 2 + 0.5).clamp(0, 1)
+    image, sec = timed(lambda: decode_latents(pipe.vae, pred_original))
     stages.append(Stage("vae.decoder", f"{type(pipe.vae).__name__}.decoder", {"latents": tuple(pred_original.shape[1:])},
                         "image", tuple(image.shape[1:]), sec))
     # 6. (Training's direction) encode: image -> latents
-    reencoded, sec = timed(lambda: pipe.vae.encode(image * 2 - 1).latent_dist.mean * scaling)
+    reencoded, sec = timed(lambda: encode(pipe.vae, image))
     stages.append(Stage("vae.encoder", f"{type(pipe.vae).__name__}.encoder", {"image": tuple(image.shape[1:])},
                         "latents", tuple(reencoded.shape[1:]), sec))
     return Trace(prompt, int(seed), stages, tp.tokens, ids[0].cpu(), prompt_embeds[0].float().cpu(),
@@ -588,17 +586,21 @@ def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
 
 def training_config(pipe) -> dict | None:
     """The training configuration beside the weights (lds-mini writes one; SD 1.5 has none)."""
-    f = Path(pipe.lds_source.get("location", "")) / "training_config.json"
-    return json.loads(f.read_text()) if f.is_file() else None
+    from .pipeline import model_source
+
+    folder = model_source(pipe).folder
+    f = folder / "training_config.json" if folder else None
+    return json.loads(f.read_text()) if f is not None and f.is_file() else None
 
 
 def is_lds_mini(pipe) -> bool:
     """Whether the loaded pipeline is the built-in lds-mini (by location, not by name)."""
-    from .pipeline import lds_mini_path
+    from .pipeline import lds_mini_path, model_source
 
+    folder = model_source(pipe).folder
     try:
-        return Path(pipe.lds_source["location"]).resolve() == lds_mini_path().resolve()
-    except (KeyError, OSError):
+        return folder is not None and folder.resolve() == lds_mini_path().resolve()
+    except OSError:
         return False
 
 

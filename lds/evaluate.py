@@ -14,12 +14,12 @@ also counts the right emoji in another tone as right.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from .corpus import LANGUAGES, load_corpus
+from .pipeline import model_source
 
 
 @dataclasses.dataclass
@@ -87,8 +87,8 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
 
     corpus = load_corpus()
     rng = np.random.default_rng(cfg.seed)
-    folder = Path(getattr(pipe, "lds_source", {}).get("location", ""))
-    clip_model = load_clip(folder / "clip", pipe.text_encoder) if (folder / "clip").exists() else None
+    folder = model_source(pipe).folder
+    clip_model = load_clip(folder / "clip", pipe.text_encoder) if folder and (folder / "clip").exists() else None
     bank = image_embeds(clip_model, corpus.rgb()) if clip_model is not None else None
     targets = rng.choice(len(corpus), size=min(cfg.n_prompts, len(corpus)), replace=False)
     prompts = [corpus.records[i]["names"]["en"] for i in targets]

@@ -121,9 +121,10 @@ def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
     The decoder's output range is [-1, 1]; what falls outside is pushed there by clamping, which
     is where extreme guidance shows up as flat, saturated colour.
     """
-    with torch.no_grad():
-        image = pipe.vae.decode(latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor, return_dict=False)[0]
-    return (image.float().abs() > 1).flatten(1).float().mean(1)
+    from .sampling import decode_latents
+
+    image = decode_latents(pipe.vae, latents, raw=True)
+    return (image.abs() > 1).flatten(1).float().mean(1)
 
 
 def diversity(images: torch.Tensor) -> float:

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .autoencoder import NLayerDiscriminator, decode, encode, psnr
+from .autoencoder import NLayerDiscriminator, encode, psnr
 from .forward_process import high_frequency_share  # noqa: F401  (chapter 3 calls it from here)
+from .pipeline import model_source
+from .sampling import batch_size_for, decode_latents
 
 
 def pixel_size(pipe) -> int:
@@ -53,22 +55,11 @@ class RoundTrip:
         return float(np.prod(self.images.shape[1:]) / np.prod(self.latents.shape[1:]))
 
 
-def batch_size_for(size: int) -> int:
-    """Images per batch through the VAE: 64 at 32 px, a handful at SD's 512 px (memory grows with area)."""
-    return max(1, min(64, 2 ** 20 // size ** 2))
-
-
 def encode_images(vae, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU: :func:`lds.autoencoder.encode`
-    in batches sized for the image (a handful at a time at SD's 512 px)."""
+    in batches sized for the image (a handful at a time at SD's 512 px). The way back is
+    :func:`lds.sampling.decode_latents`, the loop's own last step."""
     return encode(vae, images, batch_size=batch_size or batch_size_for(images.shape[-1]))
-
-
-def decode_latents(vae, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-    """Scaled latents -> (N, 3, H, W) images in [0, 1] on the CPU: :func:`lds.autoencoder.decode` in
-    batches sized for the image it decodes to."""
-    size = latents.shape[-1] * 2 ** (len(vae.config.block_out_channels) - 1)
-    return decode(vae, latents, batch_size=batch_size or batch_size_for(size))
 
 
 def round_trip(vae, images: torch.Tensor) -> RoundTrip:
@@ -183,7 +174,7 @@ def perceptual_judge(pipe):
     from .clip import load_clip
     from .pipeline import BUILTIN
 
-    folder = Path(pipe.lds_source["location"])
+    folder = Path(model_source(pipe).location)
     if (folder / "clip" / "config.json").exists():
         clip = load_clip(folder / "clip", pipe.text_encoder)
     else:

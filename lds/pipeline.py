@@ -6,12 +6,18 @@ Chapter 1 (The model is not one network) explains what comes back.
 network unless the reader allows it (``allow_download=True`` or ``LDS_ALLOW_DOWNLOAD=1``): a hub
 id is looked up in the local Hugging Face cache only, so that a classroom without internet gets an
 immediate, clear error instead of a 45-second retry.
+
+:func:`model_source` says where any pipeline's weights came from: the instruments of every chapter
+ask it (for a model's name, its folder, its ``training_config.json``), so they work on a plain
+diffusers pipeline as well as on one from :func:`load_pipeline`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import weakref
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -95,12 +101,13 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
         if name not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"LDS_DTYPE={name!r}: use float32, float16 or bfloat16.")
         dtype = getattr(torch, name)
+    # local_files_only is what keeps a load offline: no weights are fetched (tests/test_provenance.py).
+    # Setting HF_HUB_OFFLINE here would change nothing, since huggingface_hub reads it once, at import;
+    # set before Python starts (make and lds.runner do), it also stops huggingface_hub 2.x's one
+    # request per process for its user-agent registry (3-second timeout), which local_files_only does not.
     offline = kind != "hub"
     kwargs = dict(dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
                   use_safetensors=True)
-    old = os.environ.get("HF_HUB_OFFLINE")
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
     # A sub-second local load needs no progress bars in a notebook; restored afterwards.
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
@@ -115,6 +122,12 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
         else:
             pipe = StableDiffusionPipeline.from_pretrained(location, local_files_only=offline, **kwargs)
     except (OSError, ValueError, RuntimeError) as err:  # corrupted or incomplete weights
+        if kind == "hub-cache":
+            raise ModelNotFoundError(
+                f"The cached copy of {name_or_path!r} at {location} is incomplete or unreadable ({err}), and "
+                "downloads are off. Allow a download to complete it (allow_download=True, `lds generate "
+                "--allow-download`, or LDS_ALLOW_DOWNLOAD=1; needs internet), or pass the path of a complete "
+                "local diffusers folder.") from err
         raise ModelNotFoundError(
             f"Could not load the model at {location}: {err}. The files may be incomplete or corrupted; "
             "for lds-mini, restore lds/weights/lds-mini from git (`git checkout -- lds/weights`) or retrain "
@@ -124,14 +137,57 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
             dlog.enable_progress_bar()
         if bars[1]:
             tlog.enable_progress_bar()
-        if offline:
-            if old is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = old
     pipe.set_progress_bar_config(disable=True)
-    pipe.lds_source = {"name": str(name_or_path), "kind": kind, "location": location}
-    return pipe.to(device)
+    pipe = pipe.to(device)
+    _LOADED[pipe] = ModelSource(str(name_or_path), kind, location)
+    return pipe
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """Where a pipeline's weights came from: what :func:`model_source` returns (chapter 1 prints it)."""
+
+    name: str  # what the reader asked for: "lds-mini", a folder, a hub id
+    kind: str  # builtin / folder / hub-cache / hub, "in memory" (assembled from parts), or "unknown"
+    location: str  # the folder the weights were read from (the hub id for "hub"); "" when there is none
+
+    @property
+    def folder(self) -> Path | None:
+        """The local folder beside the weights (``training_config.json``, ``clip/`` ...), or None."""
+        return Path(self.location) if self.location and self.kind != "hub" else None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# What load_pipeline knows about the pipelines it returned (the name as asked for), kept beside them
+# rather than written onto the library's object; a pipeline that is collected drops out by itself.
+_LOADED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def model_source(pipe) -> ModelSource:
+    """Where ``pipe``'s weights came from, for any diffusers pipeline.
+
+    For a pipeline from :func:`load_pipeline`, what it resolved; for any other, its
+    ``name_or_path`` (diffusers' record of the folder or hub id ``from_pretrained`` read) resolved
+    the same way, without touching the network; for one assembled from parts, ``"in memory"``.
+    """
+    known = _LOADED.get(pipe)
+    if known is not None:
+        return known
+    name = str(getattr(pipe, "name_or_path", None) or getattr(getattr(pipe, "config", None), "_name_or_path", None)
+               or "")
+    if not name:
+        return ModelSource(f"{type(pipe).__name__} assembled in memory", "in memory", "")
+    try:
+        kind, location = resolve(name, allow_download=True)  # allow: names an uncached hub id, never fetches
+    except ModelNotFoundError:
+        return ModelSource(name, "unknown", "")
+    if kind == "folder":
+        for builtin, folder in BUILTIN.items():
+            if Path(location) == folder.resolve():
+                return ModelSource(builtin, "builtin", str(folder))
+    return ModelSource(name, kind, location)
 
 
 def available_models() -> list[dict]:

@@ -107,11 +107,13 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
     from .clip import image_embeds, load_clip
     from .corpus import load_corpus
     from .evaluate import EvalConfig, _generate, _nn_ranks
+    from .pipeline import model_source
 
     cfg = EvalConfig()
     corpus = load_corpus()
-    folder = Path(pipe.lds_source.get("location", "")) / "clip"
-    if not (folder / "config.json").is_file():
+    source = model_source(pipe).folder
+    folder = (source or Path("")) / "clip"
+    if source is None or not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} has no CLIP: the per-image evaluation needs the model's own CLIP "
                                 "(lds-mini ships one; Stable Diffusion 1.5 does not).")
     rng = np.random.default_rng(cfg.seed)  # the evaluation's own draw of prompts

@@ -38,7 +38,9 @@ def receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) 
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
            "platform": f"{platform.system()} {platform.machine()}", "torch_threads": torch.get_num_threads()}
     if pipe is not None:
-        src = getattr(pipe, "lds_source", {"name": "unknown", "kind": "unknown", "location": ""})
+        from .pipeline import model_source
+
+        src = model_source(pipe).as_dict()
         out["model"] = {**src, "location": _public_location(src.get("location", ""))}
         out["device"] = str(pipe.unet.device)
         out["dtype"] = str(pipe.unet.dtype).replace("torch.", "")

@@ -3,7 +3,8 @@
 Every chapter calls :func:`record` for the numbers its argument rests on and :func:`claim` for the
 paper's claims it checks (the claims ledger collects those). Both go through myst-nb's ``glue``,
 so the book can paste them into prose with ``{glue:text}`name``` and :func:`read_records` can read
-them back from an executed notebook (tests/test_chapters.py does).
+them back from an executed notebook (each chapter's test does, through the ``executed`` fixture in
+tests/conftest.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The notebook runner: papermill over every chapter in ``_toc.yml``, then the book from those copies.
 
-Used by ``make book``, ``make test`` (through tests/test_chapters.py) and ``lds rerun``. A chapter
-re-executes only when its notebook, its parameters, the lds package or the model changed (a
-fingerprint is stored beside each executed copy), so rebuilding after one chapter changes runs
-only that chapter.
+Used by ``make book``, ``make test`` (through the ``executed`` fixture in tests/conftest.py) and
+``lds rerun``. A chapter re-executes only when its notebook, its parameters, the lds package or the
+model changed (a fingerprint is stored beside each executed copy), so rebuilding after one chapter
+changes runs only that chapter.
 """
 
 from __future__ import annotations

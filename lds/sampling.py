@@ -3,15 +3,20 @@
 Chapter 7 (Denoising) walks through it; chapters 6 and 8 hang their instruments on it.
 
 The steps are those of diffusers' ``StableDiffusionPipeline.__call__`` and give the same image for
-the same model, prompt, seed and settings (tests/test_parity.py), with two differences that are
-the point of writing it out: guidance is applied with the one visible formula for every scale
-(see :mod:`lds.guidance`), and a ``callback`` receives each step's state (as k-diffusion's samplers
-do), so a chapter can look inside the loop without rewriting it.
+the same model, prompt, seed and settings (tests/test_sampling.py::test_parity_with_diffusers_pipeline),
+with two differences that are the point of writing it out: guidance is applied with the one visible
+formula for every scale (see :mod:`lds.guidance`), and a ``callback`` receives each step's state (as
+k-diffusion's samplers do), so a chapter can look inside the loop without rewriting it.
+
+Three of the loop's steps are functions of their own, because chapters 1, 3, 4 and 8 take the same
+steps outside the loop: :func:`initial_latents` (seed -> starting noise), :func:`pred_original_sample`
+(the clean latents a noise prediction implies) and :func:`decode_latents` (latents -> pixels).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 import unicodedata
 from typing import Callable
@@ -134,14 +139,14 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
 
     # 4. Initial noise from the seed (a CPU generator: the same numbers on every machine type)
     generator = torch.Generator("cpu").manual_seed(int(seed))
-    shape = (len(cleaned), pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
     if latents is None:
-        latents = torch.randn(shape, generator=generator, dtype=dtype).to(device)
+        latents = initial_latents(pipe, generator, len(cleaned), height, width)
     latents = latents * pipe.scheduler.init_noise_sigma
-    extra = {"eta": 0.0} if "eta" in pipe.scheduler.step.__code__.co_varnames else {}
-    if "generator" in pipe.scheduler.step.__code__.co_varnames:
+    # Only some schedulers take eta (DDIM) or a generator (the stochastic ones); ask the signature, as diffusers does.
+    step_parameters = inspect.signature(pipe.scheduler.step).parameters
+    extra = {"eta": 0.0} if "eta" in step_parameters else {}
+    if "generator" in step_parameters:
         extra["generator"] = generator
-    alphas_cumprod = pipe.scheduler.alphas_cumprod.to(device)
 
     # 5. The denoising loop
     for i, t in enumerate(timesteps):
@@ -153,24 +158,65 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
         latents_in = latents
         latents = pipe.scheduler.step(noise_pred, t, latents, **extra, return_dict=False)[0]
         if callback is not None:
-            a = alphas_cumprod[int(t)].to(dtype)
-            x_t = latent_model_input.chunk(2)[0]
-            pred_original_sample = (x_t - (1 - a).sqrt() * noise_pred) / a.sqrt()
-            callback(StepState(i, int(t), latents_in, noise_pred_uncond, noise_pred_text, noise_pred,
-                               pred_original_sample, latents))
+            x0 = pred_original_sample(pipe.scheduler, latent_model_input.chunk(2)[0], noise_pred, t)
+            callback(StepState(i, int(t), latents_in, noise_pred_uncond, noise_pred_text, noise_pred, x0, latents))
 
     # 7. Decode the latents into pixels
-    image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
-    image = (image / 2 + 0.5).clamp(0, 1)
-    pil = pipe.numpy_to_pil(image.cpu().permute(0, 2, 3, 1).float().numpy())
+    image = decode_latents(pipe.vae, latents)
+    pil = pipe.numpy_to_pil(image.permute(0, 2, 3, 1).numpy())
     params = {"prompt": prompts if len(prompts) > 1 else prompts[0], "seed": int(seed),
               "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
               "negative_prompt": negative_prompt, "height": height, "width": width}
     return Generation(pil, latents, image, tokenized, notes, params, time.perf_counter() - t0)
 
 
-def decode_latents(pipe, latents: torch.Tensor) -> torch.Tensor:
-    """Latents -> (B, 3, H, W) images in [0, 1], as step 7 of :func:`generate`."""
-    with torch.no_grad():
-        image = pipe.vae.decode(latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor, return_dict=False)[0]
-    return (image / 2 + 0.5).clamp(0, 1)
+def initial_latents(pipe, seed: int | list[int] | torch.Generator, batch_size: int = 1,
+                    height: int | None = None, width: int | None = None) -> torch.Tensor:
+    """Step 4 of :func:`generate`: the starting noise, ``(batch_size, C, h, w)`` in the U-Net's dtype and device.
+
+    ``seed`` is an int (one CPU generator draws the whole batch, as ``generate(seed=...)`` does), a
+    generator (drawn from, as diffusers' ``prepare_latents`` does), or a list of ints: one image per
+    seed, each drawn as ``generate(seed=s)`` draws for a single prompt, so that passing the result
+    as ``latents=`` generates many seeds in one batch. Not yet multiplied by the scheduler's
+    ``init_noise_sigma`` (``generate`` does that, for these and for latents passed in).
+    Chapter 7 (Denoising) shows the noise; chapter 1 follows it through one pass.
+    """
+    height, width = check_size(pipe, height, width)
+    shape = (pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
+    dtype = pipe.unet.dtype
+    if isinstance(seed, (list, tuple)):
+        noise = torch.cat([torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(int(s)), dtype=dtype)
+                           for s in seed])
+    else:
+        generator = seed if isinstance(seed, torch.Generator) else torch.Generator("cpu").manual_seed(int(seed))
+        noise = torch.randn((batch_size, *shape), generator=generator, dtype=dtype)
+    return noise.to(pipe.unet.device)
+
+
+def pred_original_sample(scheduler, sample: torch.Tensor, noise_pred: torch.Tensor, t) -> torch.Tensor:
+    """The clean latents x̂₀ that a noise prediction implies: ``(x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t)``.
+
+    ``sample`` is the U-Net's input at timestep ``t`` (after ``scale_model_input``, which for the
+    sigma-scaled schedulers turns x_t back into this form). What :class:`StepState` calls
+    ``pred_original_sample``; chapter 7 decodes it at every step, chapter 1 after one U-Net call.
+    """
+    a = scheduler.alphas_cumprod.to(sample.device)[int(t)].to(sample.dtype)
+    return (sample - (1 - a).sqrt() * noise_pred) / a.sqrt()
+
+
+def batch_size_for(size: int) -> int:
+    """Images per batch through the VAE: 64 at 32 px, a handful at SD's 512 px (memory grows with area)."""
+    return max(1, min(64, 2 ** 20 // size ** 2))
+
+
+def decode_latents(vae, latents: torch.Tensor, batch_size: int | None = None, *, raw: bool = False) -> torch.Tensor:
+    """Step 7 of :func:`generate`: scaled latents -> ``(B, 3, H, W)`` images in [0, 1], float32 on the CPU.
+
+    :func:`lds.autoencoder.decode` in batches sized for the image it decodes to (whatever the VAE's
+    device and dtype). ``raw=True`` returns the decoder's own output, nominally in [-1, 1] and not
+    yet clamped (chapter 8 counts what falls outside). Chapter 3 (The autoencoder) explains the decoder.
+    """
+    from .autoencoder import decode
+
+    size = latents.shape[-1] * 2 ** (len(vae.config.block_out_channels) - 1)
+    return decode(vae, latents, batch_size=batch_size or batch_size_for(size), raw=raw)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from .pipeline import model_source
 from .tokenizer import CONTEXT_LENGTH, bytes_to_unicode, tokenize
 
 SLOT_COLORS = {"start": "#4c72b0", "content": "#55a868", "end": "#c44e52", "padding": "#bbbbbb"}
@@ -109,9 +109,9 @@ def initial_token_embedding(pipe) -> torch.Tensor | None:
     initialisation can be rebuilt exactly. Returns None for models that were not trained by lds
     (SD 1.5: its initial weights were never published).
     """
-    location = Path(getattr(pipe, "lds_source", {}).get("location", ""))
-    config_file = location / "training_config.json"
-    if not config_file.is_file():
+    folder = model_source(pipe).folder
+    config_file = folder / "training_config.json" if folder else None
+    if config_file is None or not config_file.is_file():
         return None
     from transformers import CLIPModel
 

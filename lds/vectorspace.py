@@ -11,12 +11,12 @@ takes dot products: the same numbers as scoring pair by pair, for a fraction of 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from .corpus import KINDS, Corpus
+from .pipeline import model_source
 
 
 # ----------------------------------------------------------------------------------------------
@@ -43,8 +43,9 @@ def web_clip(pipe) -> WebCLIP:
     """
     from .clip import load_clip
 
-    own = Path(pipe.lds_source.get("location", "")) / "clip"
-    if (own / "config.json").is_file():
+    folder = model_source(pipe).folder
+    own = folder / "clip" if folder else None
+    if own is not None and (own / "config.json").is_file():
         te = pipe.text_encoder
         if te.device.type != "cpu" or te.dtype != torch.float32:  # CLIP is scored on the CPU in float32
             import copy
@@ -55,9 +56,9 @@ def web_clip(pipe) -> WebCLIP:
     from .pipeline import load_pipeline
 
     mini = load_pipeline("lds-mini")
-    folder = Path(mini.lds_source["location"]) / "clip"
+    folder = model_source(mini).folder / "clip"
     return WebCLIP(load_clip(folder, mini.text_encoder), mini.tokenizer, str(folder), False,
-                   f"{pipe.lds_source.get('name')} ships no CLIP image tower, so lds-mini's CLIP scores the "
+                   f"{model_source(pipe).name} ships no CLIP image tower, so lds-mini's CLIP scores the "
                    "synthetic web (lds-mini's corpus)")
 
 
@@ -115,8 +116,9 @@ def matched_auc(scores: np.ndarray, matched: np.ndarray, other: np.ndarray) -> f
 # Distances, neighbours, ranks
 # ----------------------------------------------------------------------------------------------
 
-def nearest(query: torch.Tensor, pool: torch.Tensor, k: int = 8, exclude: int | None = None):
-    """Indices and cosines of the ``k`` rows of ``pool`` closest to ``query`` (unit vectors)."""
+def most_similar(query: torch.Tensor, pool: torch.Tensor, k: int = 8, exclude: int | None = None):
+    """Indices and cosines of the ``k`` rows of ``pool`` most similar to ``query`` (unit vectors): the
+    highest cosines, as gensim's ``most_similar``. (:func:`lds.denoising.nearest` is a pixel distance.)"""
     cos = pool @ query
     if exclude is not None:
         cos = cos.clone()
