@@ -3,6 +3,7 @@ tests/ci_parameters/<chapter>.yml) into _build/executed-ci; tests read their rec
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -11,8 +12,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "_build" / "executed-ci"
 CI_PARAMETERS = ROOT / "tests" / "ci_parameters"
+SUPPORT = ROOT / "tests" / "support"
+# Present when every executed copy in EXECUTED ran with sockets blocked (copies from before are re-run).
+GUARD_STAMP = EXECUTED / ".sockets-blocked"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@contextlib.contextmanager
+def sockets_blocked():
+    """Processes started inside (papermill kernels, ``lds`` CLI runs) load tests/support/sitecustomize.py,
+    which refuses any connection off this machine. The test process itself is not guarded."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(SUPPORT)] + ([old] if old else []))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
 
 
 @pytest.fixture(scope="session")
@@ -23,12 +42,18 @@ def executed():
 
     params = load_parameter_file(CI_PARAMETERS)
     cache = {}
+    if not GUARD_STAMP.exists():  # executed copies from an unguarded run are not reused
+        for stamp in (EXECUTED / "notebooks").glob("*.fingerprint"):
+            stamp.unlink()
+        GUARD_STAMP.parent.mkdir(parents=True, exist_ok=True)
+        GUARD_STAMP.write_text("every chapter here executed with tests/support/sitecustomize.py loaded\n")
 
     def run(stem: str) -> dict:
         if stem not in cache:
             nb = find_chapter(stem, ROOT)
             out = EXECUTED / "notebooks" / nb.name
-            execute(nb, out, params.get(nb.stem, {}), progress=False)
+            with sockets_blocked():
+                execute(nb, out, params.get(nb.stem, {}), progress=False)
             cache[stem] = read_records(out)
         return cache[stem]
 
