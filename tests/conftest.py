@@ -36,6 +36,36 @@ def sockets_blocked():
             os.environ["PYTHONPATH"] = old
 
 
+_NOT_WATCHED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+
+
+def _tree_state(root: Path, skip: Path) -> dict:
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _NOT_WATCHED and Path(folder, d) != skip]
+        for f in files:
+            path = Path(folder, f)
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            state[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+@contextlib.contextmanager
+def writes_stay_in(folder: Path, root: Path = ROOT):
+    """Raise if anything in the checkout outside ``folder`` is created, changed or removed inside the block
+    (CONTRIBUTING: a notebook executes from its own folder and never writes outside it)."""
+    folder = Path(folder).resolve()
+    before = _tree_state(root, folder)
+    yield
+    after = _tree_state(root, folder)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        raise AssertionError(f"written outside {folder}: {changed[:10]}")
+
+
 @pytest.fixture(scope="session")
 def executed():
     """``executed("05_tokenization")`` -> the chapter's records, executing it (once) if needed."""
@@ -54,7 +84,8 @@ def executed():
         if stem not in cache:
             nb = find_chapter(stem, ROOT)
             out = EXECUTED / "notebooks" / nb.name
-            with sockets_blocked():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with sockets_blocked(), writes_stay_in(out.parent):
                 execute(nb, out, params.get(nb.stem, {}), progress=False)
             cache[stem] = read_records(out)
         return cache[stem]
