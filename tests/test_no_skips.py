@@ -37,3 +37,10 @@ def test_no_absolute_machine_paths_in_the_repository():
             text = (ROOT / name).read_text(errors="replace")
             for marker in (f"/{d}/" for d in ("work", "home", "Users", "root")):  # spelt so as not to match itself
                 assert marker not in text, f"{name} names a machine path ({marker})"
+
+
+def test_the_suite_registers_the_rule():
+    import conftest
+
+    assert getattr(conftest, "pytest_runtest_makereport", None) is not None, \
+        "tests/conftest.py must import no_skips_in_ci's hook"
