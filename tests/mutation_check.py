@@ -118,7 +118,9 @@ def run_tests(root: Path, tests: list[str], timeout: int) -> tuple[bool, float, 
     try:
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=root,
                            env=env, capture_output=True, text=True, timeout=timeout)
-        passed, tail = r.returncode == 0, (r.stdout + r.stderr).strip().splitlines()[-1:]
+        lines = (r.stdout + r.stderr).strip().splitlines()
+        why = [l.strip() for l in lines if l.startswith("E ")][:1]  # the first assertion that failed
+        passed, tail = r.returncode == 0, lines[-1:] + why
     except subprocess.TimeoutExpired:
         passed, tail = False, ["timed out"]
     return passed, round(time.perf_counter() - t0, 1), " ".join(tail)
