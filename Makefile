@@ -23,9 +23,10 @@ book: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
-## Benchmarks: JSON + Markdown table in benchmarks/results.*
+## Benchmarks: JSON + Markdown table in benchmarks/results.*; then the mutation check (benchmarks/mutations.json)
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/run.py
+	HF_HUB_OFFLINE=1 $(PY) tests/mutation_check.py
 
 clean:
 	rm -rf _build runs .pytest_cache

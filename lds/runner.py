@@ -130,19 +130,62 @@ def coerce(value, param: Parameter, chapter: str = ""):
                      f"(default {param.default!r}), got {value!r}.")
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's contents, cached in this process while its size, times and inode are unchanged
+    (so a test session or ``make book`` hashes the 50 MB of weights and corpus once, not per chapter)."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _tree_files(folder: Path) -> list[Path]:
+    return sorted(f for f in Path(folder).rglob("*")
+                  if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
+
+
+def library_versions() -> dict[str, str]:
+    """The installed versions a chapter's numbers depend on (read from package metadata, nothing imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for dist in ("torch", "diffusers", "transformers", "open_clip_torch", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
 def fingerprint(notebook: Path, parameters: dict, inputs: list[Path] = ()) -> str:
-    """What an executed copy depends on: the notebook, its parameters, lds's code, the model, and
-    (for the chapters that summarise others) the executed chapters it reads."""
+    """What an executed copy depends on: the notebook, its parameters, every file of the lds package by
+    content (code in any subfolder, lds-mini's weights, the corpus), a model folder named by the
+    ``model`` parameter, the versions of torch, diffusers, transformers and open_clip, and (for the
+    chapters that summarise others) the executed chapters it reads."""
     h = hashlib.sha256()
     for f in sorted(inputs):
         h.update(f.name.encode())
-        h.update(f.read_bytes())
+        h.update(Path(f).read_bytes())
     h.update(Path(notebook).read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    for f in sorted(PACKAGE_DIR.rglob("*")):
-        if f.is_file() and f.suffix in (".py", ".json", ".safetensors", ".txt") and "__pycache__" not in f.parts:
-            h.update(str(f.relative_to(PACKAGE_DIR)).encode())
-            h.update(str(f.stat().st_size).encode() if f.suffix == ".safetensors" else f.read_bytes())
+    h.update(json.dumps(library_versions(), sort_keys=True).encode())
+    folders = [PACKAGE_DIR]
+    model = parameters.get("model") if isinstance(parameters, dict) else None
+    if isinstance(model, str) and model and Path(model).expanduser().is_dir():
+        folders.append(Path(model).expanduser().resolve())
+    for folder in folders:
+        for f in _tree_files(folder):
+            h.update(str(f.relative_to(folder)).encode())
+            h.update(file_digest(f).encode())
     return h.hexdigest()
 
 

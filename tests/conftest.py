@@ -3,6 +3,7 @@ tests/ci_parameters/<chapter>.yml) into _build/executed-ci; tests read their rec
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -11,8 +12,58 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "_build" / "executed-ci"
 CI_PARAMETERS = ROOT / "tests" / "ci_parameters"
+SUPPORT = ROOT / "tests" / "support"
+# Present when every executed copy in EXECUTED ran with sockets blocked (copies from before are re-run).
+GUARD_STAMP = EXECUTED / ".sockets-blocked"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from support.no_skips_in_ci import pytest_runtest_makereport  # noqa: E402,F401  (a skip fails where CI is set)
+
+
+@contextlib.contextmanager
+def sockets_blocked():
+    """Processes started inside (papermill kernels, ``lds`` CLI runs) load tests/support/sitecustomize.py,
+    which refuses any connection off this machine. The test process itself is not guarded."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(SUPPORT)] + ([old] if old else []))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+_NOT_WATCHED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+
+
+def _tree_state(root: Path, skip: Path) -> dict:
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _NOT_WATCHED and Path(folder, d) != skip]
+        for f in files:
+            path = Path(folder, f)
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            state[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+@contextlib.contextmanager
+def writes_stay_in(folder: Path, root: Path = ROOT):
+    """Raise if anything in the checkout outside ``folder`` is created, changed or removed inside the block
+    (CONTRIBUTING: a notebook executes from its own folder and never writes outside it)."""
+    folder = Path(folder).resolve()
+    before = _tree_state(root, folder)
+    yield
+    after = _tree_state(root, folder)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        raise AssertionError(f"written outside {folder}: {changed[:10]}")
 
 
 @pytest.fixture(scope="session")
@@ -23,12 +74,19 @@ def executed():
 
     params = load_parameter_file(CI_PARAMETERS)
     cache = {}
+    if not GUARD_STAMP.exists():  # executed copies from an unguarded run are not reused
+        for stamp in (EXECUTED / "notebooks").glob("*.fingerprint"):
+            stamp.unlink()
+        GUARD_STAMP.parent.mkdir(parents=True, exist_ok=True)
+        GUARD_STAMP.write_text("every chapter here executed with tests/support/sitecustomize.py loaded\n")
 
     def run(stem: str) -> dict:
         if stem not in cache:
             nb = find_chapter(stem, ROOT)
             out = EXECUTED / "notebooks" / nb.name
-            execute(nb, out, params.get(nb.stem, {}), progress=False)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with sockets_blocked(), writes_stay_in(out.parent):
+                execute(nb, out, params.get(nb.stem, {}), progress=False)
             cache[stem] = read_records(out)
         return cache[stem]
 

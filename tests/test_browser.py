@@ -2,7 +2,8 @@
 
 The build from tests/test_book.py is served on 127.0.0.1 and every page of the table of contents is
 loaded. A page passes when it asks nothing of any other host, logs no error, shows its equations
-typeset by the vendored MathJax (no raw LaTeX left), loads every image, and renders any saved widget;
+typeset by the vendored MathJax (no raw LaTeX left) and loads every image (the chapters save no widgets:
+their dials are for a live kernel, tests/test_ch08_guidance.py checks them);
 the sidebar and the "next" links must reach every chapter.
 """
 
@@ -172,12 +173,6 @@ def test_every_image_loads(visits):
     assert not broken, f"images that did not load: {broken}"
     chapters_with_images = [p for p, v in visits.items() if p.startswith("notebooks/") and v["n_images"]]
     assert chapters_with_images, "no chapter shows a single image"
-
-
-def test_widgets_render_from_vendored_scripts(visits):
-    for page, v in visits.items():
-        if not page.startswith("_") and v["n_widgets"]:
-            assert v["widgets_rendered"] >= 1, f"{page}: saved widgets did not render"
 
 
 def test_navigation_reaches_every_chapter(visits, site):

@@ -9,7 +9,6 @@ import torch
 from lds import filter as web_filter
 from lds import vectorspace
 from lds.corpus import LANGUAGES, WebConfig, load_corpus, sample_web
-from lds.record import VERDICTS
 
 
 # -- lds/vectorspace.py and lds/filter.py ----------------------------------------------------------
@@ -88,22 +87,25 @@ def test_chapter_claim3_matched_beats_mismatched(records):
     assert records["claim:3"]["verdict"] in ("holds", "holds with a qualifier")
 
 
-def test_chapter_claim4_verdict_follows_the_numbers(records):
+def test_chapter_claim4_the_filter_keeps_english_and_drops_the_uncaptioned(records):
     ev = records["english_vs_other_kept"]["default"]
     unc = records["uncaptioned_kept_share"]
     matched = records["kept_by_pair_type"]["default"]["matched"]
-    a, b = unc is not None and unc < matched, ev["other"] < ev["en"]
-    expected = "holds" if a and b else "holds with a qualifier" if a or b else "does not hold"
-    assert records["claim:4"]["verdict"] == expected
+    # Measured at CI size (2026-12-02): correct English captions kept 99%, the 13 other languages 74%
+    # (gap 0.25; at the strict threshold 98% vs 35%); uncaptioned pairs 7% against matched 85%.
     assert records["english_minus_other_kept"] == pytest.approx(ev["en"] - ev["other"])
+    assert records["english_minus_other_kept"] > 0.1, "the filter's language gap shrank or reversed: reread ch. 2"
+    strict = records["english_vs_other_kept"]["strict"]
+    assert strict["en"] - strict["other"] > 0.3
+    assert unc < matched - 0.4
+    assert records["claim:4"]["verdict"] == "holds"
 
 
 def test_chapter_claim5_dogs_and_bicycle(records):
     near, far = records["near_pair"], records["far_pair"]
     assert (near["a"], near["b"]) == ("dog face", "dog")
     assert far["b"] == "bicycle"
-    assert -1 <= far["image_cosine"] <= 1 and -1 <= near["image_cosine"] <= 1
-    assert 0 <= near["image_percentile"] <= 100
-    expected_order = near["image_cosine"] > far["image_cosine"]
-    assert (records["claim:5"]["verdict"] != "does not hold") == expected_order
-    assert records["claim:5"]["verdict"] in VERDICTS
+    # Measured at CI size: dog face/dog 0.88 (percentile 99.8), dog face/bicycle 0.56 (95.7)
+    assert near["image_cosine"] > far["image_cosine"] + 0.15
+    assert near["image_percentile"] > 99
+    assert records["claim:5"]["verdict"] == "holds with a qualifier"

@@ -131,9 +131,14 @@ def test_pixel_and_perceptual_distances(records):
     assert set(med) == {"moved 1 px", "faint noise", "round trip", "nearest other emoji"}
     for d in med.values():
         assert all(np.isfinite(v) and v >= 0 for v in d.values())
-    assert records["pixel_perceptual_spearman"] > 0.5  # lds-mini's small CLIP mostly agrees with pixels
-    assert med["nearest other emoji"]["perceptual"] > med["moved 1 px"]["perceptual"] > med["faint noise"]["perceptual"]
-    assert 0 <= records["pixel_perceptual_disagree"] <= records["shift_farther_in_pixels"] <= 1
+    # The finding: on lds-mini the two judges agree. Measured at CI size: Spearman 0.91; no image's 1-px
+    # shift is farther in pixels than a different emoji (0%); a different emoji is 6.1x (perceptual) and
+    # 6.4x (L2) farther than the shift.
+    assert records["pixel_perceptual_spearman"] > 0.75
+    assert records["shift_farther_in_pixels"] < 0.1
+    assert med["nearest other emoji"]["perceptual"] > 3 * med["moved 1 px"]["perceptual"]
+    assert med["nearest other emoji"]["L2"] > 3 * med["moved 1 px"]["L2"]
+    assert med["moved 1 px"]["perceptual"] > med["faint noise"]["perceptual"]
 
 
 def test_patchgan(records):

@@ -17,9 +17,10 @@ def test_every_slot_recorded(records, pipe):
     latent = pipe.unet.config.sample_size
     assert records["maps_shape"] == [1, 77, latent, latent]
     assert records["cross_attention_layers"] == len(cross_attention_layers(pipe.unet))
-    assert abs(records["share_sum"] - 1) < 1e-5
-    kinds = [records[f"share_{k}"] for k in ("start", "content", "end", "padding")]
-    assert abs(sum(kinds) - 1) < 1e-3 and min(kinds) > 0
+    # The finding: the prompt's words get a minority of the attention; end token and padding most of it.
+    # Measured at CI size: start 5.6%, words 21.1%, end and padding 73.3%.
+    assert records["share_content"] < 0.4
+    assert records["share_end"] + records["share_padding"] > 2 * records["share_content"]
 
 
 def test_modifiers_and_nouns(records):
@@ -28,6 +29,10 @@ def test_modifiers_and_nouns(records):
     assert len(records["modifier_share"]) == len(records["noun_share"]) == len(pairs)
     assert all(0 < v < 1 for v in records["modifier_share"] + records["noun_share"])
     assert records["modifier_loses_count"] == sum(m < n for m, n in zip(records["modifier_share"], records["noun_share"]))
+    # The modifier test's finding on lds-mini: a modifier is not drowned by its noun. Measured at CI size:
+    # less than its noun in 1 of 3 pairs; the smallest modifier/noun ratio 0.53 (green apple).
+    assert records["modifier_loses_count"] <= len(pairs) // 2
+    assert min(m / n for m, n in zip(records["modifier_share"], records["noun_share"])) > 0.35
     assert records["pair_image_distance_first_two"] > 0  # red and green apple differ
 
 
@@ -48,6 +53,13 @@ def test_claims_17_and_18(records):
     for n in (17, 18):
         c = records[f"claim:{n}"]
         assert c["number"] == n and c["verdict"] in VERDICTS and c["lds_mini"]
+    # Claim 18 is about words a model learned to value; two of lds-mini's five style tokens never occur in
+    # its training captions, so whatever the chapter finds, it does not confirm the claim.
+    assert records["style_tokens_unseen"] > 0 and records["claim:18"]["verdict"] != "holds"
+    # Claim 17's verdict follows the modifier count, not a constant.
+    holds17 = records["modifier_loses_count"] > records["modifier_pairs_count"] / 2
+    assert (records["claim:17"]["verdict"] in ("holds", "holds with a qualifier")) == holds17 or \
+        records["claim:17"]["verdict"] not in ("holds", "holds with a qualifier", "does not hold")
     assert "of the attention" in records["claim:17"]["lds_mini"]
     assert "never occur in the training captions" in records["claim:18"]["lds_mini"]
     # no verdict on an untrained token: "fancy", "masterpiece" and "trending" never occur in lds-mini's captions

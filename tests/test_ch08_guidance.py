@@ -47,8 +47,13 @@ def test_claim_24_diversity_and_mean_image(records):
     for key in ("diversity_at_0", "diversity_at_1", "diversity_at_max"):
         assert 0.0 < records[key] < 1.0
     assert all(len(v) == len(records["guidance_scales"]) for v in records["mean_image_to_corpus_mean"].values())
-    assert -1.0 <= records["diversity_trend_spearman"] <= 1.0
-    assert records["claim:24"]["verdict"] in ("holds", "holds with a qualifier", "does not hold")
+    # The finding on lds-mini: variety across seeds narrows only a little with guidance. Measured at CI size
+    # (4 seeds): 0.361 at s = 0, 0.333 at s = 1, 0.406 at s = 25, Spearman with s -0.11. A model whose
+    # variety collapsed under guidance (or widened from s = 0 to 1) would change the chapter's reading.
+    assert records["diversity_trend_spearman"] > -0.5
+    assert records["diversity_at_max"] > 0.8 * records["diversity_at_0"]
+    assert records["diversity_at_1"] < records["diversity_at_0"]
+    assert records["claim:24"]["verdict"] == "holds with a qualifier"
 
 
 def test_dial_over_precomputed_images():

@@ -113,3 +113,73 @@ def test_rerun_into_an_unwritable_place(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(RerunError, match="Cannot create the run folder"):
         rerun("toy", {}, out=blocker / "run", root=book, progress=False)
+
+
+# -- the fingerprint: what makes a cached executed chapter stale --------------------------------------
+
+def _flip_a_byte(path: Path) -> None:
+    import os
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: the old fingerprint (sizes only) missed exactly this
+    before = path.stat().st_mtime_ns
+    path.write_bytes(bytes(data))
+    # a rewrite within one clock tick can keep the timestamp: make the change visible as a later edit would
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def test_fingerprint_covers_weights_corpus_code_and_library_versions(tmp_path, monkeypatch):
+    import shutil
+
+    from lds import runner
+
+    pkg = tmp_path / "lds"
+    shutil.copytree(runner.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "PACKAGE_DIR", pkg)
+    nb = _toy_book(tmp_path / "book") / "notebooks" / "01_toy.ipynb"
+    base = runner.fingerprint(nb, {})
+    assert runner.fingerprint(nb, {}) == base
+    seen = {base}
+    for changed in ("weights/lds-mini/unet/diffusion_pytorch_model.safetensors", "data/corpus32.npz"):
+        _flip_a_byte(pkg / changed)
+        fp = runner.fingerprint(nb, {})
+        assert fp not in seen, f"a changed byte in {changed} left the fingerprint unchanged"
+        seen.add(fp)
+    # code in a subfolder the package does not have yet
+    (pkg / "audits").mkdir(exist_ok=True)
+    (pkg / "audits" / "new.yaml").write_text("x: 1\n")
+    fp = runner.fingerprint(nb, {})
+    assert fp not in seen
+    seen.add(fp)
+    # a library upgrade
+    versions = runner.library_versions()
+    assert {"torch", "diffusers", "transformers", "open_clip_torch"} <= set(versions)
+    monkeypatch.setattr(runner, "library_versions", lambda: {**versions, "diffusers": "99.0"})
+    assert runner.fingerprint(nb, {}) not in seen
+
+
+def test_fingerprint_covers_a_model_folder_named_by_the_parameters(tmp_path):
+    import shutil
+
+    from lds.runner import PACKAGE_DIR, fingerprint
+
+    model = tmp_path / "model"
+    shutil.copytree(PACKAGE_DIR / "weights" / "lds-mini" / "vae", model / "vae")
+    nb = _toy_book(tmp_path / "book") / "notebooks" / "01_toy.ipynb"
+    before = fingerprint(nb, {"model": str(model)})
+    _flip_a_byte(model / "vae" / "diffusion_pytorch_model.safetensors")
+    assert fingerprint(nb, {"model": str(model)}) != before
+
+
+def test_file_hashes_are_computed_once_per_process(monkeypatch, tmp_path):
+    from lds import runner
+
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"\0" * 1000)
+    calls = []
+    real = runner.hashlib.sha256
+    monkeypatch.setattr(runner.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    first = runner.file_digest(f)
+    assert runner.file_digest(f) == first and len(calls) == 1
+    _flip_a_byte(f)
+    assert runner.file_digest(f) != first and len(calls) == 2
