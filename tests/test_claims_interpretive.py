@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from lds.claims import CLAIMS, INTERPRETIVE, INTERPRETIVE_VERDICT, interpretive_
 from lds.record import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = Path("/work/shared/paper/the-market-in-the-model.txt")  # not shipped; checked where present
+# Not shipped with the book: it sits beside the checkout (../shared/paper/), on CI too; LDS_PAPER overrides.
+PAPER = Path(os.environ.get("LDS_PAPER") or ROOT.parent / "shared" / "paper" / "the-market-in-the-model.txt")
 
 
 def _notebook(path: Path, records: dict) -> None:
