@@ -152,5 +152,25 @@ def available_models() -> list[dict]:
     return out
 
 
+def save_pipeline(pipe, folder) -> Path:
+    """Save a pipeline with Stable Diffusion 1.5's folder layout, so that it loads in the versions
+    readers have (transformers 4.x and diffusers 0.2x as well as today's).
+
+    ``save_pretrained`` writes today's layout; two parts of it differ from SD 1.5's folder and
+    break older loaders: the text encoder's tensor names (no ``text_model.`` prefix, see
+    :func:`lds.text_encoder.save_text_encoder_as_sd15`) and a tokenizer folder holding only
+    ``tokenizer.json`` (the ``CLIPTokenizer`` that model_index.json names needs ``vocab.json`` and
+    ``merges.txt``; :func:`lds.tokenizer.build_tokenizer_files` writes them and its configs).
+    """
+    from .text_encoder import save_text_encoder_as_sd15
+    from .tokenizer import build_tokenizer_files
+
+    folder = Path(folder)
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    save_text_encoder_as_sd15(folder / "text_encoder")
+    build_tokenizer_files(folder / "tokenizer")
+    return folder
+
+
 def lds_mini_path() -> Path:
     return BUILTIN["lds-mini"]

@@ -146,6 +146,20 @@ def fingerprint(notebook: Path, parameters: dict, inputs: list[Path] = ()) -> st
     return h.hexdigest()
 
 
+def _kernel_config():
+    """The kernel talks to papermill over CurveZMQ-encrypted sockets where pyzmq supports it (the
+    kernelspec declares support; ipykernel otherwise logs "Kernel is running over TCP without
+    encryption" once per chapter), and over local IPC sockets where it does not (not on Windows)."""
+    import zmq
+    from traitlets.config import Config
+
+    if zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    if os.name != "nt":
+        return Config({"KernelManager": {"transport": "ipc"}})
+    return Config()
+
+
 def execute(notebook: Path, output: Path, parameters: dict | None = None, *, force: bool = False,
             progress: bool = True, timeout: int = 1800) -> dict:
     """Execute one chapter with papermill into ``output``; returns timings. Raises ChapterFailed."""
@@ -166,7 +180,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(output.parent),
                             progress_bar=False, log_output=False, kernel_name="python3",
-                            execution_timeout=timeout, report_mode=False)
+                            execution_timeout=timeout, report_mode=False, config=_kernel_config())
     except pm.PapermillExecutionError as err:
         stamp.unlink(missing_ok=True)
         scrub(output)
