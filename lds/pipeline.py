@@ -77,13 +77,16 @@ def _cache_dir() -> str:
 
 
 def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = False, device: str | None = None,
-                  dtype=None):
+                  dtype=None, safety_checker: bool | None = None):
     """A diffusers ``StableDiffusionPipeline`` for ``name_or_path`` (see :func:`resolve`).
 
     ``device`` defaults to the CPU and ``dtype`` to float32; GPU users pass ``device="cuda"`` and
     may pass ``dtype=torch.float16``, or set ``LDS_DEVICE=cuda`` (and ``LDS_DTYPE=float16``) so that
-    every chapter, which calls ``load_pipeline(model)``, runs on the GPU unchanged. The safety checker of SD 1.5 is not loaded: the book studies
-    the generator, and lds-mini has none.
+    every chapter, which calls ``load_pipeline(model)``, runs on the GPU unchanged.
+
+    A safety checker the folder ships (SD 1.5's does; lds-mini has none) is loaded and runs after
+    every generation, as in diffusers (:mod:`lds.safety`); ``safety_checker=False`` (or
+    ``LDS_SAFETY_CHECKER=0``) leaves it out, with diffusers' own warning about doing so.
     """
     import torch
     from diffusers import StableDiffusionPipeline
@@ -96,8 +99,11 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
             raise ValueError(f"LDS_DTYPE={name!r}: use float32, float16 or bfloat16.")
         dtype = getattr(torch, name)
     offline = kind != "hub"
-    kwargs = dict(dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-                  use_safetensors=True)
+    if safety_checker is None:
+        safety_checker = os.environ.get("LDS_SAFETY_CHECKER", "1") not in ("0", "false", "False")
+    kwargs = dict(dtype=dtype, use_safetensors=True)
+    if not safety_checker:
+        kwargs.update(safety_checker=None, feature_extractor=None)
     old = os.environ.get("HF_HUB_OFFLINE")
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from .guidance import apply_guidance, check_guidance_scale
+from .safety import check_images
 from .text_encoder import encode_prompts
 from .tokenizer import TokenizedPrompt, tokenize
 
@@ -50,6 +51,7 @@ class Generation:
     notes: list[str]  # what lds did to the input, visibly (truncation, replaced characters ...)
     params: dict
     seconds: float
+    nsfw_content_detected: list[bool] | None = None  # the safety checker's flags (diffusers' name); None without one
 
 
 def clean_prompt(prompt) -> tuple[str, list[str]]:
@@ -163,10 +165,15 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
     image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0]
     image = (image / 2 + 0.5).clamp(0, 1)
     pil = pipe.numpy_to_pil(image.cpu().permute(0, 2, 3, 1).float().numpy())
+    # 8. The safety checker, when the pipeline ships one (SD 1.5 does): flagged images come back black
+    image, pil, nsfw = check_images(pipe, image, pil)
+    if nsfw and any(nsfw):
+        notes.append(f"the safety checker flagged {sum(nsfw)} image(s); they are returned black, as diffusers does")
     params = {"prompt": prompts if len(prompts) > 1 else prompts[0], "seed": int(seed),
               "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
               "negative_prompt": negative_prompt, "height": height, "width": width}
-    return Generation(pil, latents, image, tokenized, notes, params, time.perf_counter() - t0)
+    return Generation(pil, latents, image, tokenized, notes, params, time.perf_counter() - t0,
+                      nsfw_content_detected=nsfw)
 
 
 def decode_latents(pipe, latents: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LATEX_LEFTOVERS = re.compile(r"\$\$|\\frac|\\sqrt|\\begin\{|\\mathrm|\\epsilon|\\\(|\\\[")
+# Markdown a renderer left as text: a table's pipes or its |---| rule, **bold**, `code`.
+MARKDOWN_LEFTOVERS = re.compile(r"^\s*\|.*\|.*\|\s*$|\|\s*:?-{3,}|\*\*\S|`", re.M)
+# What a library prints when something is off: a Python warning category, or a logger's WARNING.
+OUTPUT_WARNINGS = re.compile(r"\b[A-Z]\w*Warning\b|\bWARNING\b|Token indices sequence length")
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
 
@@ -129,6 +133,11 @@ def _inspect(page) -> dict:
         main.querySelectorAll('pre, code, .highlight, script, style, mjx-assistive-mml').forEach(e => e.remove());
         return main.innerText;
     }""")
+    # Cell outputs: what a chapter printed (stderr is shown with the class "stderr").
+    out["outputs"] = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cell_output')).map(e => e.innerText)")
+    out["stderr"] = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cell_output .stderr')).map(e => e.innerText.slice(0, 200))")
     n_widgets = page.evaluate(
         "() => document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]').length")
     out["n_widgets"] = n_widgets
@@ -165,6 +174,26 @@ def test_math_is_typeset(visits):
             assert not v["untypeset"], f"{page}: equations MathJax did not typeset: {v['untypeset'][:3]}"
         leftover = LATEX_LEFTOVERS.search(v["text"])
         assert not leftover, f"{page}: raw LaTeX in the visible text near {v['text'][max(0, leftover.start() - 60):leftover.end() + 60]!r}"
+
+
+def test_no_raw_markdown_in_page_text(visits):
+    """Tables, bold and code that a chapter displays as Markdown are rendered, not shown as source."""
+    for page, v in visits.items():
+        if page.startswith("_"):
+            continue
+        leftover = MARKDOWN_LEFTOVERS.search(v["text"])
+        assert not leftover, (f"{page}: raw Markdown in the visible text near "
+                              f"{v['text'][max(0, leftover.start() - 60):leftover.end() + 60]!r}")
+
+
+def test_no_warnings_in_cell_outputs(visits):
+    for page, v in visits.items():
+        if page.startswith("_"):
+            continue
+        assert not v["stderr"], f"{page}: a cell wrote to stderr: {v['stderr'][:2]}"
+        for text in v["outputs"]:
+            found = OUTPUT_WARNINGS.search(text)
+            assert not found, f"{page}: a warning in a cell's output: {text[max(0, found.start() - 80):found.end() + 120]!r}"
 
 
 def test_every_image_loads(visits):
