@@ -26,7 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LATEX_LEFTOVERS = re.compile(r"\$\$|\\frac|\\sqrt|\\begin\{|\\mathrm|\\epsilon|\\\(|\\\[")
 # Markdown a renderer left as text: a table's pipes or its |---| rule, **bold**, `code`.
-MARKDOWN_LEFTOVERS = re.compile(r"^\s*\|.*\|.*\|\s*$|\|\s*:?-{3,}|\*\*\S|`", re.M)
+MARKDOWN_LEFTOVERS = re.compile(r"^\s*\|.*\|.*\|\s*$|\|\s*:?[-—]{3,}|\*\*\S|`", re.M)
 # What a library prints when something is off: a Python warning category, or a logger's WARNING.
 OUTPUT_WARNINGS = re.compile(r"\b[A-Z]\w*Warning\b|\bWARNING\b|Token indices sequence length")
 
@@ -238,3 +238,34 @@ def test_links_between_pages_resolve(visits, site, executed):
             if not (html / path).is_file():
                 broken.setdefault(page, []).append(path)
     assert not broken, f"links to pages that were not built: {broken}"
+
+
+def test_rerun_page_shows_tables_and_typesets_math_offline(browser, tmp_path):
+    """``lds rerun``'s self-contained page: a displayed Markdown table is a table and equations are
+    typeset by the vendored MathJax copied beside it, opened from disk with no network."""
+    from conftest import one_chapter_book
+
+    from lds.rerun import rerun
+
+    cell = ('from IPython.display import Markdown, display\n'
+            'display(Markdown("| setting | weights |\\n|---|---|\\n| 7.5 | (-6.5, 7.5) |\\n\\n'
+            'The step is $a\\\\,\\\\epsilon_\\\\text{uncond} + b\\\\,\\\\epsilon_\\\\text{text}$, **bold**."))')
+    book = one_chapter_book(tmp_path / "book", "01_toy", 'seed = 0  # a seed', [cell])
+    folder = rerun("toy", {}, out=tmp_path / "run", root=book, progress=False)
+    assert (folder / "mathjax" / "tex-chtml.js").is_file()
+    context = browser.new_context()
+    outside = []
+    context.route("**/*", lambda r: (outside.append(r.request.url), r.abort()) if r.request.url.startswith("http")
+                  else r.continue_())
+    page = context.new_page()
+    page.goto((folder / "01_toy.html").as_uri(), wait_until="load")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+    page.evaluate("() => MathJax.startup.promise")
+    assert page.evaluate("() => document.querySelectorAll('mjx-container').length") >= 1
+    assert page.evaluate("() => document.querySelectorAll('.jp-OutputArea table td').length") == 2
+    text = page.evaluate("""() => { const b = document.body.cloneNode(true);
+        b.querySelectorAll('pre, code, .jp-InputArea, script, style, mjx-assistive-mml').forEach(e => e.remove());
+        return b.innerText; }""")
+    assert not LATEX_LEFTOVERS.search(text) and not MARKDOWN_LEFTOVERS.search(text), text[:500]
+    assert not outside, outside
+    context.close()
