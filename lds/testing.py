@@ -69,7 +69,7 @@ def sd15_folder(folder, *, full_size: bool = False, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=64, in_channels=4, out_channels=4, layers_per_block=2 if full_size else 1,
-        block_out_channels=(320, 640, 1280, 1280) if full_size else (32, 32, 64, 64),
+        block_out_channels=(320, 640, 1280, 1280) if full_size else (8, 16, 16, 16),
         down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
         cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32 if full_size else 8)

@@ -153,7 +153,7 @@ def test_every_chapter_runs_on_an_sd15_shaped_folder(sd15, tmp_path):
     from lds.record import read_records
     from lds.runner import execute_book, load_parameter_file
 
-    results = execute_book(tmp_path, ROOT / "tests" / "ci_parameters", root=ROOT, model=str(sd15), progress=True)
+    results = execute_book(tmp_path, ROOT / "tests" / "sd15_parameters.yml", root=ROOT, model=str(sd15), progress=True)
     assert len(results) >= 11 and not any(r["skipped"] for r in results)
     params = load_parameter_file(ROOT / "tests" / "ci_parameters")
     for nb in sorted((tmp_path / "notebooks").glob("*.ipynb")):
