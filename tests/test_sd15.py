@@ -107,6 +107,10 @@ def test_safety_checker_runs_as_in_diffusers(sd15, caplog):
     assert flagged.nsfw_content_detected == [True]
     assert flagged.image_tensor.abs().sum() == 0 and not np.asarray(flagged.images[0]).any()
     assert any("safety checker flagged" in n for n in flagged.notes)
+    # diffusers' own pipeline, same components and settings, flags and blacks out the same image
+    reference = pipe("dog face", generator=torch.Generator().manual_seed(0), num_inference_steps=2, height=64,
+                     width=64, guidance_scale=7.5, output_type="np")
+    assert reference.nsfw_content_detected == [True] and not reference.images[0].any()
     assert receipt(pipe)["safety_checker"] == {"present": True, "images_checked": 2, "images_flagged": 1}
     assert "Potential NSFW content was detected" in caplog.text  # diffusers' own message
     off = load_pipeline(str(sd15), safety_checker=False)
