@@ -14,6 +14,7 @@ The real SD 1.5 values are written out here from its folder on the hub
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 # scheduler/scheduler_config.json of SD 1.5
@@ -99,11 +100,10 @@ def sd15_folder(folder, *, full_size: bool = False, seed: int = 0) -> Path:
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
         scheduler=PNDMScheduler.from_config(SD15_SCHEDULER), safety_checker=safety_checker,
         feature_extractor=CLIPImageProcessor(**SD15_FEATURE_EXTRACTOR), requires_safety_checker=True)
-    if not full_size:
-        pipe.to(torch.float16)  # half the disk (SD 1.5's fp16 variant); load_pipeline loads float32
+    if not full_size:  # half the disk (as SD 1.5's fp16 variant); load_pipeline loads float32
+        for component in (unet, vae, text_encoder, safety_checker):
+            component.half()
     save_pipeline(pipe, folder)
-    import shutil
-
     shutil.rmtree(folder / "_tokenizer")
     return folder
 
