@@ -254,8 +254,6 @@ def bench_sd15_chapter(steps: int = 2) -> dict:
     """6. One generating chapter (1, the ensemble) at SD 1.5's full configuration with random
     weights (lds/testing.py, safety checker included), for ``steps`` denoising steps, on the CPU:
     what a reader without a GPU would wait for, and the memory it takes."""
-    import torch
-
     from lds.testing import sd15_folder
 
     tmp = Path(tempfile.mkdtemp(prefix="lds-bench-sd15-"))
@@ -270,7 +268,7 @@ def bench_sd15_chapter(steps: int = 2) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"chapter": "01_ensemble", "num_inference_steps": steps, "chapter_seconds": wall, "peak_memory_mb": peak,
-            "folder_gb": size / 1e9, "folder_build_seconds": build, "torch_threads": torch.get_num_threads(),
+            "folder_gb": size / 1e9, "folder_build_seconds": build,
             "target": "measured, not a target: what a CPU run of SD 1.5 costs"}
 
 
