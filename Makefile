@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[book,test]'
 	@touch $(STAMP)
 
-## Execute every chapter on lds-mini and build the HTML book into _build/html
+## Execute every chapter on lds-mini and build the HTML book into _build/html;
+## MODEL=<diffusers folder or hub id> builds it on that model into _build/models/<name>/html (book/gpu.md)
+MODEL ?=
 book: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m lds.runner --executed _build/executed --html _build/html
+	HF_HUB_OFFLINE=1 $(PY) -m lds.runner $(if $(MODEL),--model "$(MODEL)")
 
 ## Unit tests, every chapter at CI size, the strict book build and the browser test
 test: $(STAMP)

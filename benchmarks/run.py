@@ -249,6 +249,28 @@ def bench_rebuild() -> dict:
             "overhead_seconds": t_second - chapter_time, "target": "only the changed chapter; overhead < 60 s"}
 
 
+def bench_sd15_chapter(steps: int = 2) -> dict:
+    """6. One generating chapter (1, the ensemble) at SD 1.5's full configuration with random
+    weights (lds/testing.py, safety checker included), for ``steps`` denoising steps, on the CPU:
+    what a reader without a GPU would wait for, and the memory it takes."""
+    from lds.testing import sd15_folder
+
+    tmp = Path(tempfile.mkdtemp(prefix="lds-bench-sd15-"))
+    try:
+        t0 = time.perf_counter()
+        folder = sd15_folder(tmp / "sd15-full-size", full_size=True)
+        build = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        cmd = [PY, "-m", "lds", "rerun", "1", "--model", str(folder), "--out", str(tmp / "run"),
+               "-p", "num_inference_steps", str(steps), "-p", "timing_repeats", "1"]
+        wall, peak, _ = run_with_peak_memory(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"chapter": "01_ensemble", "num_inference_steps": steps, "chapter_seconds": wall, "peak_memory_mb": peak,
+            "folder_gb": size / 1e9, "folder_build_seconds": build,
+            "target": "measured, not a target: what a CPU run of SD 1.5 costs"}
+
+
 def markdown(results: dict) -> str:
     lines = ["| measure | result | target |", "|---|---|---|"]
     if "book" in results:
@@ -275,6 +297,10 @@ def markdown(results: dict) -> str:
         r = results["rebuild"]
         lines.append(f"| rebuild after editing one chapter | re-executed {', '.join(r['re_executed']) or 'none'}; "
                      f"overhead {r['overhead_seconds']:.1f} s | that chapter only; < 60 s + its time |")
+    if "sd15_chapter" in results:
+        r = results["sd15_chapter"]
+        lines.append(f"| chapter 1 on SD 1.5's full configuration, random weights, {r['num_inference_steps']} steps, "
+                     f"CPU | {r['chapter_seconds']:.0f} s, peak {r['peak_memory_mb']:.0f} MB | measured, no target |")
     return "\n".join(lines)
 
 
@@ -282,16 +308,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="skip the SD 1.5-sized comparison and repeat less")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--only", nargs="*", choices=["book", "first_image", "cli", "instrumented", "training", "rebuild"])
+    p.add_argument("--only", nargs="*", choices=["book", "first_image", "cli", "instrumented", "training", "rebuild", "sd15_chapter"])
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    wanted = args.only or ["book", "first_image", "cli", "instrumented", "training", "rebuild"]
+    wanted = args.only or ["book", "first_image", "cli", "instrumented", "training", "rebuild", "sd15_chapter"]
     reps = 2 if args.quick else args.repeats
     results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     runners = {"book": lambda: bench_book(1), "first_image": lambda: bench_first_image(reps),
                "cli": lambda: bench_cli(max(2, reps // 2 + 1)), "instrumented": lambda: bench_instrumented(reps, args.quick),
-               "training": bench_training, "rebuild": bench_rebuild}
+               "training": bench_training, "rebuild": bench_rebuild, "sd15_chapter": bench_sd15_chapter}
     previous = json.loads((OUT / "results.json").read_text()) if (OUT / "results.json").exists() else {}
     for name in wanted:
         print(f"[bench] {name} ...", flush=True)

@@ -83,13 +83,16 @@ def _cache_dir() -> str:
 
 
 def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = False, device: str | None = None,
-                  dtype=None):
+                  dtype=None, safety_checker: bool | None = None):
     """A diffusers ``StableDiffusionPipeline`` for ``name_or_path`` (see :func:`resolve`).
 
     ``device`` defaults to the CPU and ``dtype`` to float32; GPU users pass ``device="cuda"`` and
     may pass ``dtype=torch.float16``, or set ``LDS_DEVICE=cuda`` (and ``LDS_DTYPE=float16``) so that
-    every chapter, which calls ``load_pipeline(model)``, runs on the GPU unchanged. The safety checker of SD 1.5 is not loaded: the book studies
-    the generator, and lds-mini has none.
+    every chapter, which calls ``load_pipeline(model)``, runs on the GPU unchanged.
+
+    A safety checker the folder ships (SD 1.5's does; lds-mini has none) is loaded and runs after
+    every generation, as in diffusers (:mod:`lds.safety`); ``safety_checker=False`` (or
+    ``LDS_SAFETY_CHECKER=0``) leaves it out, with diffusers' own warning about doing so.
     """
     import torch
     from diffusers import StableDiffusionPipeline
@@ -106,8 +109,11 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
     # set before Python starts (make and lds.runner do), it also stops huggingface_hub 2.x's one
     # request per process for its user-agent registry (3-second timeout), which local_files_only does not.
     offline = kind != "hub"
-    kwargs = dict(dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-                  use_safetensors=True)
+    if safety_checker is None:
+        safety_checker = os.environ.get("LDS_SAFETY_CHECKER", "1") not in ("0", "false", "False")
+    kwargs = dict(dtype=dtype, use_safetensors=True)
+    if not safety_checker:
+        kwargs.update(safety_checker=None, feature_extractor=None)
     # A sub-second local load needs no progress bars in a notebook; restored afterwards.
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
@@ -206,6 +212,26 @@ def available_models() -> list[dict]:
     except Exception:  # no cache folder yet  # noqa: BLE001
         pass
     return out
+
+
+def save_pipeline(pipe, folder) -> Path:
+    """Save a pipeline with Stable Diffusion 1.5's folder layout, so that it loads in the versions
+    readers have (transformers 4.x and diffusers 0.2x as well as today's).
+
+    ``save_pretrained`` writes today's layout; two parts of it differ from SD 1.5's folder and
+    break older loaders: the text encoder's tensor names (no ``text_model.`` prefix, see
+    :func:`lds.text_encoder.save_text_encoder_as_sd15`) and a tokenizer folder holding only
+    ``tokenizer.json`` (the ``CLIPTokenizer`` that model_index.json names needs ``vocab.json`` and
+    ``merges.txt``; :func:`lds.tokenizer.build_tokenizer_files` writes them and its configs).
+    """
+    from .text_encoder import save_text_encoder_as_sd15
+    from .tokenizer import build_tokenizer_files
+
+    folder = Path(folder)
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    save_text_encoder_as_sd15(folder / "text_encoder")
+    build_tokenizer_files(folder / "tokenizer")
+    return folder
 
 
 def lds_mini_path() -> Path:

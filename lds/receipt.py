@@ -44,6 +44,9 @@ def receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) 
         out["model"] = {**src, "location": _public_location(src.get("location", ""))}
         out["device"] = str(pipe.unet.device)
         out["dtype"] = str(pipe.unet.dtype).replace("torch.", "")
+        from .safety import safety_summary
+
+        out["safety_checker"] = safety_summary(pipe)  # whether one ran, and what it flagged
     if seed is not None:
         out["seed"] = int(seed)
     if parameters:

@@ -12,6 +12,7 @@ import csv
 import html
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -40,8 +41,32 @@ def _new_folder(out: str | Path | None, stem: str, root: Path) -> Path:
     return folder
 
 
-def notebook_to_html(notebook: Path, target: Path) -> Path:
-    """A self-contained HTML page: images are inlined; no script or style is fetched from the network."""
+MATHJAX_CONFIG = """<script>
+window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+                        processEscapes: true, processEnvironments: true},
+                  options: {ignoreHtmlClass: "tex2jax_ignore", processHtmlClass: "tex2jax_process"}};
+</script>
+<script src="mathjax/tex-chtml.js" defer></script>
+"""
+
+
+def _vendored_mathjax(root: Path | None) -> Path | None:
+    """The MathJax 3 copy the book vendors (book/_vendor/mathjax, see VENDOR.txt there)."""
+    from .runner import PACKAGE_DIR
+
+    for base in ([root] if root else []) + [PACKAGE_DIR.parent]:
+        folder = Path(base) / "book" / "_vendor" / "mathjax"
+        if (folder / "tex-chtml.js").is_file():
+            return folder
+    return None
+
+
+def notebook_to_html(notebook: Path, target: Path, root: Path | None = None) -> Path:
+    """A self-contained HTML page: images are inlined; no script or style is fetched from the network.
+
+    Equations are typeset offline by the book's vendored MathJax, copied beside the page
+    (``mathjax/``, about 2 MB) when the page has any; without it they would stay raw TeX.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -51,12 +76,27 @@ def notebook_to_html(notebook: Path, target: Path) -> Path:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if "scrapbook" not in o.get("metadata", {})]
     body, _ = exporter.from_notebook_node(nb)
-    # Drop every script/link that points off the machine (require.js, MathJax CDNs); math stays as TeX.
+    # Drop every script/link that points off the machine (require.js, the MathJax 2 CDN copy).
     body = re.sub(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", "", body)
     body = re.sub(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", "", body)
     body = re.sub(r"<script type=\"text/x-mathjax-config\">.*?</script>", "", body, flags=re.S)
+    mathjax = _vendored_mathjax(root)
+    if mathjax is not None and _has_math(nb):
+        shutil.copytree(mathjax, target.parent / "mathjax", dirs_exist_ok=True)
+        body = body.replace("</head>", MATHJAX_CONFIG + "</head>", 1)
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def _has_math(nb) -> bool:
+    """Whether a markdown cell or output holds TeX (``$...$``, ``\\(``, ``\\[`` or an environment)."""
+    texts = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            data = o.get("data", {})
+            texts += [data.get("text/markdown", ""), data.get("text/latex", "")]
+    return any(re.search(r"\$[^$\s][^$]*\$|\\\(|\\\[|\\begin\{", "".join(t) if isinstance(t, list) else t)
+               for t in texts)
 
 
 def rerun(chapter: str, parameters: dict | None = None, *, model: str | None = None,
@@ -100,7 +140,7 @@ def rerun(chapter: str, parameters: dict | None = None, *, model: str | None = N
             for key in ("model", "device", "dtype", "seed", "platform", "torch_threads"):
                 if key in chapter_receipt:
                     receipt[key] = chapter_receipt[key]
-        notebook_to_html(executed, folder / f"{nb.stem}.html")
+        notebook_to_html(executed, folder / f"{nb.stem}.html", root)
     if error:
         receipt["error"] = error
     (folder / "receipt.json").write_text(json.dumps(receipt, indent=2, ensure_ascii=False))

@@ -189,6 +189,20 @@ def fingerprint(notebook: Path, parameters: dict, inputs: list[Path] = ()) -> st
     return h.hexdigest()
 
 
+def _kernel_config():
+    """The kernel talks to papermill over CurveZMQ-encrypted sockets where pyzmq supports it (the
+    kernelspec declares support; ipykernel otherwise logs "Kernel is running over TCP without
+    encryption" once per chapter), and over local IPC sockets where it does not (not on Windows)."""
+    import zmq
+    from traitlets.config import Config
+
+    if zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    if os.name != "nt":
+        return Config({"KernelManager": {"transport": "ipc"}})
+    return Config()
+
+
 def execute(notebook: Path, output: Path, parameters: dict | None = None, *, force: bool = False,
             progress: bool = True, timeout: int = 1800) -> dict:
     """Execute one chapter with papermill into ``output``; returns timings. Raises ChapterFailed."""
@@ -202,6 +216,8 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     inputs = [f for f in sorted(output.parent.glob("*.ipynb")) if f.name < notebook.name] if reads_chapters else []
     fp = fingerprint(notebook, parameters, inputs)
     if not force and output.exists() and stamp.exists() and stamp.read_text() == fp:
+        if progress:
+            print(f"  {notebook.stem}: unchanged", flush=True)
         return {"chapter": notebook.stem, "skipped": True, "seconds": 0.0}
     t0 = time.perf_counter()
     env_before = os.environ.get("HF_HUB_OFFLINE")
@@ -209,7 +225,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(output.parent),
                             progress_bar=False, log_output=False, kernel_name="python3",
-                            execution_timeout=timeout, report_mode=False)
+                            execution_timeout=timeout, report_mode=False, config=_kernel_config())
     except pm.PapermillExecutionError as err:
         stamp.unlink(missing_ok=True)
         scrub(output)
@@ -226,7 +242,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     stamp.write_text(fp)
     seconds = time.perf_counter() - t0
     if progress:
-        print(f"  executed {notebook.stem} in {seconds:.1f} s", flush=True)
+        print(f"  {notebook.stem}: executed in {seconds:.1f} s", flush=True)
     return {"chapter": notebook.stem, "skipped": False, "seconds": round(seconds, 2)}
 
 
@@ -270,8 +286,11 @@ def load_parameter_file(path: Path | None) -> dict:
 
 
 def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: list[str] | None = None,
-                 force: bool = False, progress: bool = True, root: Path | None = None) -> list[dict]:
-    """Execute every chapter (or ``only`` those) into ``out_dir``; stops at the first failure."""
+                 force: bool = False, progress: bool = True, root: Path | None = None,
+                 model: str | None = None) -> list[dict]:
+    """Execute every chapter (or ``only`` those) into ``out_dir``; stops at the first failure.
+
+    ``model`` (a folder or hub id) is passed to every chapter that has a ``model`` parameter."""
     root = root or book_root()
     per_chapter = load_parameter_file(parameter_file)
     out_dir = Path(out_dir)
@@ -280,8 +299,21 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
         if nb.parent.name != "notebooks" or (only and nb.stem not in only):
             continue
         out = out_dir / "notebooks" / nb.name
-        results.append(execute(nb, out, per_chapter.get(nb.stem, {}), force=force, progress=progress))
+        params = dict(per_chapter.get(nb.stem, {}))
+        if model is not None and any(p.name == "model" for p in parameters_of(nb)):
+            params["model"] = model
+        results.append(execute(nb, out, params, force=force, progress=progress))
     return results
+
+
+def model_build_dir(model: str | None) -> Path:
+    """Where ``make book MODEL=...`` builds: one folder per model, so that lds-mini's book stays."""
+    import re
+
+    if model is None:
+        return Path("_build")
+    name = Path(model).name if Path(model).expanduser().exists() else model
+    return Path("_build") / "models" / (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model")
 
 
 def stage_source(executed_dir: Path, stage: Path, root: Path | None = None) -> Path:
@@ -330,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m lds.runner", description=main.__doc__)
-    p.add_argument("--executed", default="_build/executed", help="where executed notebooks go")
-    p.add_argument("--html", default="_build/html", help="where the HTML book goes")
+    p.add_argument("--model", default=None,
+                   help="run every chapter on this model (a diffusers folder or hub id) instead of lds-mini; "
+                        "builds into _build/models/<name>/ unless --executed/--html say otherwise")
+    p.add_argument("--executed", default=None, help="where executed notebooks go (default _build/executed)")
+    p.add_argument("--html", default=None, help="where the HTML book goes (default _build/html)")
     p.add_argument("--parameters", default=None, help="YAML file: chapter stem -> parameters")
     p.add_argument("--only", nargs="*", default=None, help="execute only these chapters")
     p.add_argument("--force", action="store_true", help="re-execute even if nothing changed")
@@ -339,22 +374,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
     args = p.parse_args(argv)
     root = book_root()
+    base = model_build_dir(args.model)
+    args.executed = args.executed or str(base / "executed")
+    args.html = args.html or str(base / "html")
+    if args.model is not None:
+        from .pipeline import ModelNotFoundError, resolve
+
+        try:  # a wrong name fails here, before any chapter runs
+            resolve(args.model)
+        except ModelNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"model: {args.model}", flush=True)
     t0 = time.perf_counter()
     try:
-        results = execute_book(root / args.executed, args.parameters, only=args.only, force=args.force, root=root)
+        results = execute_book(root / args.executed, args.parameters, only=args.only, force=args.force, root=root,
+                               model=args.model)
     except ChapterFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     ran = [r for r in results if not r["skipped"]]
-    print(f"executed {len(ran)} chapter(s), {len(results) - len(ran)} unchanged, "
-          f"in {time.perf_counter() - t0:.1f} s")
+    summary = f"{len(ran)} chapter(s) executed, {len(results) - len(ran)} unchanged, {time.perf_counter() - t0:.0f} s"
     if not args.no_build:
         try:
             html = build_book(root / args.executed, root / args.html, strict=not args.no_strict, root=root)
         except RuntimeError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print(f"The book is built. Open {html / 'index.html'}")
+        print(f"The book is built ({summary}). Open {html / 'index.html'}")
+    else:
+        print(summary)
     return 0
 
 

@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 
 from .guidance import apply_guidance, check_guidance_scale
+from .safety import check_images
 from .text_encoder import encode_prompts
 from .tokenizer import TokenizedPrompt, tokenize
 
@@ -55,6 +56,7 @@ class Generation:
     notes: list[str]  # what lds did to the input, visibly (truncation, replaced characters ...)
     params: dict
     seconds: float
+    nsfw_content_detected: list[bool] | None = None  # the safety checker's flags (diffusers' name); None without one
 
 
 def clean_prompt(prompt) -> tuple[str, list[str]]:
@@ -164,10 +166,15 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
     # 7. Decode the latents into pixels
     image = decode_latents(pipe.vae, latents)
     pil = pipe.numpy_to_pil(image.permute(0, 2, 3, 1).numpy())
+    # 8. The safety checker, when the pipeline ships one (SD 1.5 does): flagged images come back black
+    image, pil, nsfw = check_images(pipe, image, pil)
+    if nsfw and any(nsfw):
+        notes.append(f"the safety checker flagged {sum(nsfw)} image(s); they are returned black, as diffusers does")
     params = {"prompt": prompts if len(prompts) > 1 else prompts[0], "seed": int(seed),
               "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
               "negative_prompt": negative_prompt, "height": height, "width": width}
-    return Generation(pil, latents, image, tokenized, notes, params, time.perf_counter() - t0)
+    return Generation(pil, latents, image, tokenized, notes, params, time.perf_counter() - t0,
+                      nsfw_content_detected=nsfw)
 
 
 def initial_latents(pipe, seed: int | list[int] | torch.Generator, batch_size: int = 1,

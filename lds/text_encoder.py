@@ -28,3 +28,29 @@ def encode_prompts(text_encoder, tokenizer, prompts: list[str], batch_size: int 
                         truncation=True, return_tensors="pt").input_ids
         out.append(text_encoder(ids.to(text_encoder.device))[0])
     return torch.cat(out)
+
+
+# Stable Diffusion 1.5's text_encoder/model.safetensors names every tensor under ``text_model.``
+# (transformers 4.x's CLIPTextModel wraps a CLIPTextTransformer of that name). transformers 5
+# flattened the class and saves without the prefix; it still loads either layout, but transformers
+# 4.x silently skips every unprefixed tensor and runs a randomly initialised encoder.
+SD15_PREFIX = "text_model."
+
+
+def save_text_encoder_as_sd15(folder) -> list[str]:
+    """Rewrite ``folder/model.safetensors`` (a saved ``CLIPTextModel``) with SD 1.5's key names.
+
+    The tensors are untouched; only names lacking the ``text_model.`` prefix gain it. Returns the
+    new key names. Chapter 1 (The model is not one network) reads the folder it belongs to.
+    """
+    from pathlib import Path
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = Path(folder) / "model.safetensors"
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata() or {}
+        tensors = {k if k.startswith(SD15_PREFIX) else SD15_PREFIX + k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, str(path), metadata={**metadata, "format": "pt"})
+    return sorted(tensors)

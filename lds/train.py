@@ -288,6 +288,7 @@ class Trainer:
         from transformers import CLIPTextModel
 
         from .clip import save_clip
+        from .pipeline import save_pipeline
         from .unet import SCHEDULE
 
         clip = self.clip_model()
@@ -303,7 +304,7 @@ class Trainer:
         if self.out.exists():
             shutil.rmtree(self.out)
         pipe.to(torch.float16)  # half precision on disk; lds.load_pipeline loads float32
-        pipe.save_pretrained(str(self.out), safe_serialization=True)
+        save_pipeline(pipe, self.out)  # SD 1.5's layout, loadable by transformers 4.x too
         save_clip(clip, self.out / "clip")
         # The PatchGAN that judged the autoencoder's outputs, for chapter 3 (safetensors, half precision)
         from safetensors.torch import load_file, save_file

@@ -26,6 +26,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LATEX_LEFTOVERS = re.compile(r"\$\$|\\frac|\\sqrt|\\begin\{|\\mathrm|\\epsilon|\\\(|\\\[")
+# Markdown a renderer left as text: a table's pipes or its |---| rule, **bold**, `code`.
+MARKDOWN_LEFTOVERS = re.compile(r"^\s*\|.*\|.*\|\s*$|\|\s*:?[-—]{3,}|\*\*\S|`", re.M)
+# What a library prints when something is off: a Python warning category, or a logger's WARNING.
+OUTPUT_WARNINGS = re.compile(r"\b[A-Z]\w*Warning\b|\bWARNING\b|Token indices sequence length")
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
 
@@ -130,6 +134,11 @@ def _inspect(page) -> dict:
         main.querySelectorAll('pre, code, .highlight, script, style, mjx-assistive-mml').forEach(e => e.remove());
         return main.innerText;
     }""")
+    # Cell outputs: what a chapter printed (stderr is shown with the class "stderr").
+    out["outputs"] = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cell_output')).map(e => e.innerText)")
+    out["stderr"] = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cell_output .stderr')).map(e => e.innerText.slice(0, 200))")
     n_widgets = page.evaluate(
         "() => document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]').length")
     out["n_widgets"] = n_widgets
@@ -168,6 +177,26 @@ def test_math_is_typeset(visits):
         assert not leftover, f"{page}: raw LaTeX in the visible text near {v['text'][max(0, leftover.start() - 60):leftover.end() + 60]!r}"
 
 
+def test_no_raw_markdown_in_page_text(visits):
+    """Tables, bold and code that a chapter displays as Markdown are rendered, not shown as source."""
+    for page, v in visits.items():
+        if page.startswith("_"):
+            continue
+        leftover = MARKDOWN_LEFTOVERS.search(v["text"])
+        assert not leftover, (f"{page}: raw Markdown in the visible text near "
+                              f"{v['text'][max(0, leftover.start() - 60):leftover.end() + 60]!r}")
+
+
+def test_no_warnings_in_cell_outputs(visits):
+    for page, v in visits.items():
+        if page.startswith("_"):
+            continue
+        assert not v["stderr"], f"{page}: a cell wrote to stderr: {v['stderr'][:2]}"
+        for text in v["outputs"]:
+            found = OUTPUT_WARNINGS.search(text)
+            assert not found, f"{page}: a warning in a cell's output: {text[max(0, found.start() - 80):found.end() + 120]!r}"
+
+
 def test_every_image_loads(visits):
     broken = {p: v["broken_images"] for p, v in visits.items() if not p.startswith("_") and v["broken_images"]}
     assert not broken, f"images that did not load: {broken}"
@@ -204,3 +233,34 @@ def test_links_between_pages_resolve(visits, site, executed):
             if not (html / path).is_file():
                 broken.setdefault(page, []).append(path)
     assert not broken, f"links to pages that were not built: {broken}"
+
+
+def test_rerun_page_shows_tables_and_typesets_math_offline(browser, tmp_path):
+    """``lds rerun``'s self-contained page: a displayed Markdown table is a table and equations are
+    typeset by the vendored MathJax copied beside it, opened from disk with no network."""
+    from conftest import one_chapter_book
+
+    from lds.rerun import rerun
+
+    cell = ('from IPython.display import Markdown, display\n'
+            'display(Markdown("| setting | weights |\\n|---|---|\\n| 7.5 | (-6.5, 7.5) |\\n\\n'
+            'The step is $a\\\\,\\\\epsilon_\\\\text{uncond} + b\\\\,\\\\epsilon_\\\\text{text}$, **bold**."))')
+    book = one_chapter_book(tmp_path / "book", "01_toy", 'seed = 0  # a seed', [cell])
+    folder = rerun("toy", {}, out=tmp_path / "run", root=book, progress=False)
+    assert (folder / "mathjax" / "tex-chtml.js").is_file()
+    context = browser.new_context()
+    outside = []
+    context.route("**/*", lambda r: (outside.append(r.request.url), r.abort()) if r.request.url.startswith("http")
+                  else r.continue_())
+    page = context.new_page()
+    page.goto((folder / "01_toy.html").as_uri(), wait_until="load")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+    page.evaluate("() => MathJax.startup.promise")
+    assert page.evaluate("() => document.querySelectorAll('mjx-container').length") >= 1
+    assert page.evaluate("() => document.querySelectorAll('.jp-OutputArea table td').length") == 2
+    text = page.evaluate("""() => { const b = document.body.cloneNode(true);
+        b.querySelectorAll('pre, code, .jp-InputArea, script, style, mjx-assistive-mml').forEach(e => e.remove());
+        return b.innerText; }""")
+    assert not LATEX_LEFTOVERS.search(text) and not MARKDOWN_LEFTOVERS.search(text), text[:500]
+    assert not outside, outside
+    context.close()
