@@ -180,8 +180,9 @@ def test_every_claim_cell_states_its_test_and_threshold():
             source = "".join(cell["source"])
             for match in re.finditer(r"(?<![\w.])(?:show_)?claim\(\s*(\d+)\s*,", source):
                 number = int(match.group(1))
-                depth, end = 0, match.end() - 1
-                for end in range(match.end() - 1, len(source)):  # the call's closing parenthesis
+                opening = source.index("(", match.start())
+                depth, end = 0, opening
+                for end in range(opening, len(source)):  # the call's closing parenthesis
                     depth += {"(": 1, ")": -1}.get(source[end], 0)
                     if depth == 0:
                         break
