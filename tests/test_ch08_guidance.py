@@ -81,6 +81,7 @@ def test_unmarked_default_across_the_dial(records):
     assert len(shares) == len(records["guidance_scales"]) and all(0.0 <= v <= 1.0 for v in shares)
     assert records["default_gesture_seeds"] == 4  # tests/ci_parameters/08_guidance.yml
     assert records["unmarked_share_peak"] == max(shares)
+    assert records["unmarked_share_peak_scale"] == records["guidance_scales"][shares.index(max(shares))]
     assert records["unmarked_share_at_1"] == shares[records["guidance_scales"].index(1.0)]
 
 
