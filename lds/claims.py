@@ -202,6 +202,7 @@ INTERPRETIVE = {
 }
 
 NOT_CHECKED = "not checked in this run"
+NOT_STATED = "not stated by the chapter"  # a finding recorded without its test or threshold
 CHAPTER_GLOB = "0[1-9]_*.ipynb"  # the chapters that check claims, 01 to 09
 
 
@@ -261,20 +262,22 @@ def _cell(text: str) -> str:
 def ledger_html(found: dict, link_suffix: str = ".html") -> str:
     """The ledger as one HTML table (no pandas): a row per finding, or per claim not checked.
 
-    Four columns, so that it fits a book page: the claim (number), the paper's words (quotation and
-    section), what the book found (lds-mini value, Stable Diffusion 1.5 value and its source, the
-    chapter as a link and the cell) and the verdict (with its note). Chapter links are relative
+    Five columns: the claim (number), the paper's words (quotation and section), the test (what was
+    measured, the threshold the verdict turns on with its reason, and the counts behind it), what the
+    book found (lds-mini value, Stable Diffusion 1.5 value and its source, the chapter as a link and the
+    cell) and the verdict (with its note). Chapter links are relative
     (``05_tokenization.html``), which is where the built book puts the chapters beside the ledger;
     pass ``link_suffix=".ipynb"`` for links between notebooks.
     """
-    head = ('<th style="width:3em">#</th><th style="width:34%">The paper says</th>'
-            "<th>What the book found</th><th style=\"width:18%\">Verdict</th>")
+    head = ('<th style="width:3em">#</th><th style="width:26%">The paper says</th>'
+            '<th style="width:26%">Test and threshold</th>'
+            "<th>What the book found</th><th style=\"width:15%\">Verdict</th>")
     rows = []
     for number, (section, quote, chapter) in sorted(CLAIMS.items()):
         lead = f"<td>{number}</td><td>“{_cell(quote)}”<br><small>{_cell(section)}</small></td>"
         findings = found.get(number) or []
         if not findings:
-            rows.append(f'<tr class="lds-unchecked">{lead}<td><small>to be checked in {_cell(chapter)}</small></td>'
+            rows.append(f'<tr class="lds-unchecked">{lead}<td></td><td><small>to be checked in {_cell(chapter)}</small></td>'
                         f"<td><em>{NOT_CHECKED}</em></td></tr>")
         for row in findings:
             where = f'<a href="{html.escape(row["chapter"] + link_suffix)}">{_cell(row["title"])}</a>'
@@ -283,10 +286,14 @@ def ledger_html(found: dict, link_suffix: str = ".html") -> str:
             result = (f"<strong>lds-mini:</strong> {_cell(row.get('lds_mini', ''))}<br>"
                       f"<strong>Stable Diffusion 1.5:</strong> {_cell(row.get('sd15', ''))}<br>"
                       f"<small>Checked in {where}</small>")
+            test = (f"<strong>Test:</strong> {_cell(row.get('test') or NOT_STATED)}<br>"
+                    f"<strong>Threshold:</strong> {_cell(row.get('threshold') or NOT_STATED)}")
+            if row.get("counts"):
+                test += f"<br><small><strong>Counts:</strong> {_cell(row['counts'])}</small>"
             verdict = f"<strong>{_cell(row['verdict'])}</strong>"
             if row.get("note"):
                 verdict += f"<br><small>{_cell(row['note'])}</small>"
-            rows.append(f"<tr>{lead}<td>{result}</td><td>{verdict}</td></tr>")
+            rows.append(f"<tr>{lead}<td>{test}</td><td>{result}</td><td>{verdict}</td></tr>")
     return (f'<table class="table lds-claims-ledger"><thead><tr>{head}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
 

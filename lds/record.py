@@ -33,16 +33,46 @@ def record(name: str, value, display: bool = False):
     return value
 
 
-def claim(number: int, *, lds_mini: str, sd15: str, verdict: str, cell: str, note: str = "") -> dict:
-    """Record the chapter's finding on claim ``number`` of the ledger (lds.claims.CLAIMS)."""
+def claim(number: int, *, lds_mini: str, sd15: str, verdict: str, cell: str, note: str = "", test: str = "",
+          threshold: str = "", counts: str = "") -> dict:
+    """Record the chapter's finding on claim ``number`` of the ledger (lds.claims.CLAIMS).
+
+    ``test`` says what was measured, ``threshold`` what value the verdict turns on and why (what would
+    count as the claim failing), ``counts`` how many images, seeds and prompts the finding rests on.
+    The ledger (notebooks/10_claims) shows them in their own column, so a reader can check the verdict
+    against its own numbers.
+    """
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     row = {"number": int(number), "lds_mini": str(lds_mini), "sd15": str(sd15), "verdict": verdict,
-           "cell": cell, "note": note}
+           "cell": cell, "note": note, "test": str(test), "threshold": str(threshold), "counts": str(counts)}
     from myst_nb import glue
 
     glue(f"{CLAIM_PREFIX}{number}", json.dumps(row, ensure_ascii=False), display=False)
     return row
+
+
+def margin_verdict(value: float, threshold: float, margin: float, *, above: bool = True) -> tuple[str, str]:
+    """A verdict from a measured ``value`` against ``threshold``, with a hair's ``margin`` stated.
+
+    ``above=True``: the claim holds when ``value > threshold`` (``above=False``: when it is below).
+    Cleared by more than ``margin``: ``"holds"``. Cleared by ``margin`` or less: ``"holds with a
+    qualifier"``, and the qualifier says it held by a hair. Not cleared: ``"does not hold"`` (with
+    "missed by a hair" when within the margin). Returns ``(verdict, qualifier)``; the qualifier is
+    "" when the value is clear of the margin. Used by the chapters' claim cells (chapters 2, 7, 8).
+    """
+    value, threshold, margin = float(value), float(threshold), abs(float(margin))
+    clearance = (value - threshold) if above else (threshold - value)
+    side = ">" if above else "<"
+    if clearance > margin:
+        return "holds", ""
+    if clearance > 0:
+        return "holds with a qualifier", (f"by a hair: {value:.3g} against the threshold {side} {threshold:g}, "
+                                          f"within the stated margin of {margin:g}")
+    if clearance > -margin:
+        return "does not hold", (f"missed by a hair: {value:.3g} against the threshold {side} {threshold:g} "
+                                 f"(margin {margin:g})")
+    return "does not hold", ""
 
 
 def read_records(notebook: str | Path) -> dict:

@@ -149,4 +149,18 @@ def test_zeroed_skips_change_the_image(records):
 def test_claim_14(records):
     row = records["claim:14"]
     assert row["number"] == 14 and row["verdict"] in VERDICTS and row["lds_mini"] and row["sd15"]
-    assert row["verdict"] == "holds with a qualifier"
+    # the verdict follows from the half-strength test against the target, not from the broken, skips-zeroed network
+    errors = records["skip_band_error"]
+    assert set(errors) == {"1.0", "0.75", "0.5", "0.0"} and records["skip_probe_images"] == 64
+    assert errors["0.5"]["fine"] > errors["1.0"]["fine"] and errors["0.5"]["coarse"] > errors["1.0"]["coarse"]
+    ratio = records["skip_half_fine_over_coarse"]
+    assert ratio == pytest.approx((errors["0.5"]["fine"] - errors["1.0"]["fine"])
+                                  / (errors["0.5"]["coarse"] - errors["1.0"]["coarse"]), rel=0.02)
+    grows_more = errors["0.5"]["coarse"] / errors["1.0"]["coarse"] > errors["0.5"]["fine"] / errors["1.0"]["fine"]
+    if not records["skip_half_works"]:
+        expected = "holds with a qualifier"
+    else:
+        expected = ("does not hold" if ratio <= 2 else "holds with a qualifier" if ratio <= 3 or grows_more else "holds")
+    assert row["verdict"] == expected
+    assert "as the paper says" not in records.get("claim:14", {}).get("lds_mini", "")
+    assert "twice" in row["threshold"]

@@ -19,10 +19,21 @@ def test_trajectory_recorded_every_step(records):
 def test_claim_15_coarse_before_fine(records):
     c = records["claim:15"]
     low, high = records["low_band_settles_at_step"], records["high_band_settles_at_step"]
-    # Measured at CI size: both bands settle at step 9 of 10 (no order at 32 px): the qualifier. A model
-    # whose fine detail settled first would reverse the chapter's reading.
+    # The chapter's reading: the outline (low band) does not settle after the detail. A model whose fine
+    # detail settled first would reverse it.
     assert low <= high
-    assert c["verdict"] == "holds with a qualifier"
+    # many runs, not one seed: tests/ci_parameters/07_denoising.yml (4 prompts x 2 seeds)
+    leads = records["order_leads"]
+    assert records["order_runs"] == len(leads) == records["order_prompts_count"] * records["order_seeds_count"] == 8
+    share = sum(v > 0 for v in leads) / len(leads)
+    assert records["order_outline_first_share"] == pytest.approx(share, abs=1e-3)
+    # the verdict follows from the recorded share against the stated threshold (70%, a hair of 10 points)
+    expected = "holds" if share > 0.8 else "holds with a qualifier" if share > 0.7 else "does not hold"
+    slow = records["order_low_settles_median"] > records["trajectory_steps"] / 2  # not "quickly"
+    if expected == "holds" and (records["order_median_lead"] < 2 or slow):
+        expected = "holds with a qualifier"
+    assert c["verdict"] == expected
+    assert "70%" in c["threshold"] and c["test"] and "8 trajectories" in c["counts"]
 
 
 def test_claim_16_step_counts(records):

@@ -39,21 +39,54 @@ def test_claims_21_22_measures_against_scale(records):
         assert all(0.0 <= v <= 1.0 for v in m["out_of_range"] + m["saturation"])
     assert records["distance_trend_spearman"] > 0.8
     assert records["pushed_over_gap_at_7_5"] == pytest.approx(7.5, rel=1e-3)  # the formula, step by step
-    assert records["claim:21"]["verdict"] in ("holds", "holds with a qualifier")
     assert records["claim:22"]["verdict"] == "holds with a qualifier"
+
+
+def test_claim_21_tested_on_agreement_with_the_prompt(records):
+    """Claim 21's 'saturating' is the prompt's: agreement stops rising, then how much of its rise is lost at the top."""
+    by_prompt = records["agreement_by_prompt"]
+    assert set(by_prompt) == {"red apple", "waving hand", "dog face"} and records["claim21_prompts"] == 3  # not 'commodity'
+    for row in by_prompt.values():
+        assert row["peak"] >= max(row["at_0"], row["at_top"])
+    lost = sorted(row["lost_at_top"] for row in by_prompt.values())[1]  # the median of three
+    assert records["agreement_lost_at_top"] == pytest.approx(lost, abs=1e-3)
+    early = sum(row["peak_scale"] < records["guidance_scales"][-1] for row in by_prompt.values()) / 3
+    expected = ("holds" if lost > 0.6 else "holds with a qualifier" if lost > 0.5 or early > 0.5 else "does not hold")
+    c = records["claim:21"]
+    assert c["verdict"] == expected
+    assert "half" in c["threshold"] and "3 trained prompts" in c["counts"]
+    assert "colour saturation is a separate" in c["note"]
 
 
 def test_claim_24_diversity_and_mean_image(records):
     for key in ("diversity_at_0", "diversity_at_1", "diversity_at_max"):
         assert 0.0 < records[key] < 1.0
     assert all(len(v) == len(records["guidance_scales"]) for v in records["mean_image_to_corpus_mean"].values())
-    # The finding on lds-mini: variety across seeds narrows only a little with guidance. Measured at CI size
-    # (4 seeds): 0.361 at s = 0, 0.333 at s = 1, 0.406 at s = 25, Spearman with s -0.11. A model whose
-    # variety collapsed under guidance (or widened from s = 0 to 1) would change the chapter's reading.
-    assert records["diversity_trend_spearman"] > -0.5
+    # The finding on lds-mini at CI size (4 seeds): variety narrows from s = 0 to s = 1 and does not collapse
+    # at the top of the sweep (0.361 at s = 0, 0.333 at s = 1, 0.406 at s = 25). A model whose variety
+    # collapsed under guidance, or widened from s = 0 to 1, would change the chapter's reading.
     assert records["diversity_at_max"] > 0.8 * records["diversity_at_0"]
     assert records["diversity_at_1"] < records["diversity_at_0"]
-    assert records["claim:24"]["verdict"] == "holds with a qualifier"
+    shape = records["diversity_by_prompt"]
+    assert records["claim24_prompts"] == len(shape) == 3
+    fall = sorted(row["fall"] for row in shape.values())[1]
+    rebound = sorted(row["rebound"] for row in shape.values())[1]
+    assert records["diversity_fall"] == pytest.approx(fall, abs=1e-3)
+    assert all(row["lowest"] <= min(row["at_1"], row["at_top"]) for row in shape.values())  # lowest from s = 1 up
+    expected = "holds" if fall > 0.15 else "holds with a qualifier" if fall > 0.1 else "does not hold"
+    if expected == "holds" and rebound > 0.05:
+        expected = "holds with a qualifier"
+    assert records["claim:24"]["verdict"] == expected
+    assert "a tenth" in records["claim:24"]["threshold"]
+
+
+def test_unmarked_default_across_the_dial(records):
+    shares = records["unmarked_share_by_scale"]
+    assert len(shares) == len(records["guidance_scales"]) and all(0.0 <= v <= 1.0 for v in shares)
+    assert records["default_gesture_seeds"] == 4  # tests/ci_parameters/08_guidance.yml
+    assert records["unmarked_share_peak"] == max(shares)
+    assert records["unmarked_share_peak_scale"] == records["guidance_scales"][shares.index(max(shares))]
+    assert records["unmarked_share_at_1"] == shares[records["guidance_scales"].index(1.0)]
 
 
 def test_dial_over_precomputed_images():

@@ -18,3 +18,18 @@ def test_conclusion_counts_match_chapters(executed):
     assert len(mine) == 9  # claims 13, 15, 16, 23 and 19, 20, 21, 22, 24
     assert records["claims_recorded"] >= len(mine)
     assert records["claims_holds_with_qualifier"] >= sum(c["verdict"] == "holds with a qualifier" for c in mine.values())
+
+
+def test_conclusion_separates_the_two_centres(executed):
+    """The guidance/default finding reaches the conclusion as read records, not typed figures."""
+    ch7, ch8 = executed("07_denoising"), executed("08_guidance")
+    records = executed("09_conclusion")
+    tones = ch7["tone_summary"]
+    first = ch8["default_gesture"]  # chapter 8's gesture across the dial, which chapter 7 also counts
+    assert first in tones
+    assert records["default_gesture"] == first
+    assert records["default_share_prompt_alone"] == tones[first]["unguided_unmarked_share"]
+    assert records["default_share_guided"] == tones[first]["generated_unmarked_share"]
+    assert records["default_gestures_counted"] == len(tones)
+    assert records["default_share_unconditional"] == ch8["unmarked_share_at_0"]
+    assert records["distance_from_unconditional_trend"] == ch8["distance_trend_spearman"]
