@@ -176,7 +176,7 @@ def test_margin_verdict_reports_a_hair(value, expected, hair):
 
 def test_every_claim_cell_states_its_test_and_threshold():
     """Each ``claim(...)`` / ``show_claim(...)`` call in chapters 01-09 passes ``test=`` and ``threshold=``."""
-    owned_elsewhere = {17, 18}  # chapter 6's attention claims are restated on the daam branch (issue 14 item 2)
+    owned_elsewhere = set()
     missing = []
     for path in sorted((ROOT / "notebooks").glob("0[1-9]_*.ipynb")):
         nb = json.loads(path.read_text())
