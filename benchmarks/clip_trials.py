@@ -58,6 +58,9 @@ def main(argv=None) -> int:
     p.add_argument("--note", default="")
     p.add_argument("--score-every", type=int, default=0, metavar="STEPS",
                    help="also score English top-1 every STEPS training steps (a multiple of 50), kept in the row")
+    p.add_argument("--text-only", action="store_true",
+                   help="continue training the shipped CLIP's text side against its frozen image tower (cheap: no "
+                        "image tower backward); asks whether the text tower limits retrieval")
     p.add_argument("--dry-run", action="store_true", help="train and score, print the row, append nothing")
     args = p.parse_args(argv)
     if not args.shipped and not args.name:
@@ -80,12 +83,15 @@ def main(argv=None) -> int:
         build_tokenizer_files(Path(tmp))  # the tokenizer `lds train` builds (and ships)
         tokenizer = CLIPTokenizer.from_pretrained(tmp)
     row = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": __import__("torch").get_num_threads()}
-    if args.shipped:
+    def shipped_clip():
         from lds.pipeline import load_pipeline
 
         folder = ROOT / "lds" / "weights" / "lds-mini"
         pipe = load_pipeline(str(folder))
-        model = load_clip(folder / "clip", pipe.text_encoder)
+        return load_clip(folder / "clip", pipe.text_encoder), folder
+
+    if args.shipped:
+        model, folder = shipped_clip()
         config = json.loads((folder / "training_config.json").read_text())["clip"]
         row.update(name="shipped", config=config, note=args.note or "the shipped lds-mini CLIP (float16 on disk)")
     else:
@@ -112,7 +118,10 @@ def main(argv=None) -> int:
                 progress.append({"step": step, "seconds": round(time.time() - t0), "en_top1": r["top1"], **values})
                 print("[clip trial]", json.dumps(progress[-1]), flush=True)
 
-        model, losses = train_clip(corpus.rgb(), pairs, tokenizer, cfg, progress=True, log=log)
+        start = shipped_clip()[0] if args.text_only else None
+        model, losses = train_clip(corpus.rgb(), pairs, tokenizer, cfg, progress=True, log=log, model=start,
+                                   frozen_vision=args.text_only)
+        row["start"] = "shipped CLIP, image tower frozen" if args.text_only else "random initialisation"
         row["progress"] = progress
         row.update(name=args.name, config=dataclasses.asdict(cfg), train_seconds=round(time.time() - t0),
                    loss_last50=float(np.mean(losses[-50:])), note=args.note,

@@ -82,11 +82,14 @@ def tokenize_batch(tokenizer, captions, pad_to: int | None = None) -> torch.Tens
 
 
 def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig, progress: bool = True,
-               log=None):
+               log=None, model=None, frozen_vision: bool = False):
     """Contrastive training of a transformers ``CLIPModel`` on (image, caption) pairs.
 
     ``images`` is (N, H, W, 3) float in [0, 1]; ``pairs`` has arrays ``image`` and ``caption``.
     ``log(step, values, model)``, if given, is called every 50 steps (a trial scores the model there).
+    Pass ``model`` to continue training one; ``frozen_vision=True`` trains only the text side (text tower,
+    its projection, the temperature) against image features computed once, which is how
+    ``benchmarks/clip_trials.py`` asks whether the text tower or the image tower limits retrieval.
     Returns the model and the loss history.
     """
     from tqdm.auto import tqdm
@@ -94,9 +97,17 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = CLIPModel(clip_config(cfg, images.shape[1]))
+    if model is None:
+        model = CLIPModel(clip_config(cfg, images.shape[1]))
     model.train()
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    frozen_features = None
+    if frozen_vision:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(("text_model.", "text_projection.")) or name == "logit_scale")
+        with torch.no_grad():
+            frozen_features = torch.cat([_features(model.get_image_features(pixel_values=preprocess(x_all[i:i + 512])))
+                                         for i in range(0, len(x_all), 512)])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     warmup = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -110,7 +121,8 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
         # One caption per image in a batch: duplicates would be false negatives.
         _, first = np.unique(img_idx, return_index=True)
         idx, img_idx = idx[first], img_idx[first]
-        image_features = F.normalize(_features(model.get_image_features(pixel_values=preprocess(x_all[img_idx]))), dim=-1)
+        image_features = F.normalize(frozen_features[img_idx] if frozen_vision else
+                                     _features(model.get_image_features(pixel_values=preprocess(x_all[img_idx]))), dim=-1)
         text_features = F.normalize(_bucketed_text_features(model, tokenizer, pairs["caption"][idx]), dim=-1)
         # CLIP's symmetric cross-entropy over the batch's similarity matrix
         logits = model.logit_scale.exp() * text_features @ image_features.T
@@ -118,7 +130,7 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
         loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         sched.step()
         with torch.no_grad():  # CLIP clamps its learned temperature at 100
@@ -129,6 +141,8 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
             if log:
                 log(step, {"clip_loss": float(np.mean(losses[-50:]))}, model)
     model.eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
     return model, losses
 
 
