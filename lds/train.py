@@ -77,7 +77,8 @@ def train_unet_on_latents(latents_file: Path, cfg: UNetTrainConfig, progress: bo
 
 
 def set_threads() -> None:
-    """All cores by default; LDS_THREADS=N to leave some for other work (a shared machine)."""
+    """Threads for training: LDS_THREADS=N if set, otherwise one per core up to 8 (beyond 8, small
+    matrices gain little from more threads); set LDS_THREADS to leave cores for other work."""
     import os
 
     n = int(os.environ.get("LDS_THREADS", "0")) or min(os.cpu_count() or 1, 8)
