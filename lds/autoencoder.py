@@ -167,8 +167,12 @@ def _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer,
 
 
 def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfig, progress: bool = True,
-                      log=None, holdout: np.ndarray | None = None):
-    """Train ``AutoencoderKL`` on (N, H, W, 3) images in [0, 1]. Returns (vae, discriminator, history)."""
+                      log=None, holdout: np.ndarray | None = None, checkpoint=None):
+    """Train ``AutoencoderKL`` on (N, H, W, 3) images in [0, 1]. Returns (vae, discriminator, history).
+
+    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    holds one, continues from it.
+    """
     from tqdm.auto import tqdm
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
@@ -181,8 +185,10 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas))
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    history = {"step": [], "l1": [], "perceptual": [], "kl": [], "g": [], "d": []}
-    bar = tqdm(range(cfg.steps), desc="autoencoder", disable=not progress)
+    state = {"model": vae, "disc": disc, "opt": opt, "opt_d": opt_d, "sched": sched}
+    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
+    history = extra.get("history", {"step": [], "l1": [], "perceptual": [], "kl": [], "g": [], "d": []})
+    bar = tqdm(range(start, cfg.steps), desc="autoencoder", disable=not progress, initial=start, total=cfg.steps)
     last_layer = vae.decoder.conv_out.weight
     for step in bar:
         x = x_all[rng.integers(0, len(x_all), size=cfg.batch_size)]
@@ -202,6 +208,8 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
             bar.set_postfix(l1=f"{np.mean(history['l1'][-50:]):.4f}", d=f"{history['d'][-1]:.3f}")
             if log:
                 log(step, {"vae_l1": float(np.mean(history["l1"][-50:]))})
+        if checkpoint:
+            checkpoint.step(step + 1, state, rng, {"history": history})
     vae.eval()
     disc.eval()
     return vae, disc, history
@@ -268,8 +276,13 @@ class DecoderFinetuneConfig:
     seed: int = 1
 
 
-def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFinetuneConfig, progress: bool = True):
-    """Train ``vae.decoder`` (and ``post_quant_conv``) on fixed posterior samples; returns the history."""
+def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFinetuneConfig, progress: bool = True,
+                     checkpoint=None):
+    """Train ``vae.decoder`` (and ``post_quant_conv``) on fixed posterior samples; returns the history.
+
+    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    holds one, continues from it.
+    """
     from tqdm.auto import tqdm
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
@@ -291,9 +304,12 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
     disc.train()
     vae.decoder.train()
-    history = {"l1": [], "perceptual": [], "g": [], "d": []}
+    state = {"model": vae, "disc": disc, "opt": opt, "opt_d": opt_d, "sched": sched}
+    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
+    history = extra.get("history", {"l1": [], "perceptual": [], "g": [], "d": []})
     last_layer = vae.decoder.conv_out.weight
-    bar = tqdm(range(cfg.steps), desc="decoder fine-tune", disable=not progress)
+    bar = tqdm(range(start, cfg.steps), desc="decoder fine-tune", disable=not progress, initial=start,
+               total=cfg.steps)
     for step in bar:
         idx = torch.from_numpy(rng.integers(0, len(x_all), size=cfg.batch_size))
         x = x_all[idx]
@@ -304,6 +320,8 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
             history[k].append(float(v.detach()))
         if step % 50 == 0:
             bar.set_postfix(l1=f"{np.mean(history['l1'][-50:]):.4f}")
+        if checkpoint:
+            checkpoint.step(step + 1, state, rng, {"history": history})
     vae.eval()
     disc.eval()
     for p in vae.parameters():

@@ -109,7 +109,8 @@ def cmd_train(args) -> int:
         print(f"error: unknown stage(s) {unknown}; stages are {', '.join(STAGES)}", file=sys.stderr)
         return 2
     try:
-        trainer = Trainer(cfg, Path(args.workdir), out)
+        trainer = Trainer(cfg, Path(args.workdir), out, checkpoint_seconds=60 * args.checkpoint_minutes
+                          if args.checkpoint_minutes > 0 else None)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -180,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", default=".lds-cache/train", help="where stages keep their results")
     s.add_argument("--out", default=None, help="where to write the pipeline (default: lds/weights/lds-mini)")
     s.add_argument("--smoke", action="store_true", help="a minutes-long tiny configuration (for tests)")
+    s.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="save each training stage's state this often into <workdir>/checkpoints/, and resume "
+                        "from it after an interruption (default 10; 0: no checkpoints)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("chapters", help="the chapters, with their parameters, types and defaults")

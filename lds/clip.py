@@ -89,7 +89,7 @@ def tokenize_batch(tokenizer, captions, pad_to: int | None = None) -> torch.Tens
 
 
 def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig, progress: bool = True,
-               log=None, model=None, frozen_vision: bool = False):
+               log=None, model=None, frozen_vision: bool = False, checkpoint=None):
     """Contrastive training of a transformers ``CLIPModel`` on (image, caption) pairs.
 
     ``images`` is (N, H, W, 3) float in [0, 1]; ``pairs`` has arrays ``image`` and ``caption``.
@@ -97,7 +97,8 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
     Pass ``model`` to continue training one; ``frozen_vision=True`` trains only the text side (text tower,
     its projection, the temperature) against image features computed once, which is how
     ``benchmarks/clip_trials.py`` asks whether the text tower or the image tower limits retrieval.
-    Returns the model and the loss history.
+    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    holds one, continues from it. Returns the model and the loss history.
     """
     from tqdm.auto import tqdm
     from transformers import CLIPModel, get_cosine_with_min_lr_schedule_with_warmup
@@ -120,8 +121,10 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
                             weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
     n = len(pairs["image"])
-    losses = []
-    bar = tqdm(range(cfg.steps), desc="CLIP", disable=not progress)
+    state = {"model": model, "opt": opt, "sched": sched}
+    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
+    losses = list(extra.get("losses", []))
+    bar = tqdm(range(start, cfg.steps), desc="CLIP", disable=not progress, initial=start, total=cfg.steps)
     for step in bar:
         idx = rng.integers(0, n, size=cfg.batch_size)
         img_idx = pairs["image"][idx]
@@ -147,6 +150,8 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
             if log:
                 log(step, {"clip_loss": float(np.mean(losses[-50:]))}, model)
+        if checkpoint:
+            checkpoint.step(step + 1, state, rng, {"losses": losses})
     model.eval()
     for p in model.parameters():
         p.requires_grad_(True)

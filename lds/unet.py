@@ -87,13 +87,15 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float) -> t
 
 def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image: np.ndarray,
                pairs_text: np.ndarray, text_states: torch.Tensor, empty_state: torch.Tensor,
-               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None):
+               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None, checkpoint=None):
     """ε-prediction training.
 
     ``latent_mean/std`` are the autoencoder's posterior per corpus image (scaled); each step samples
     a latent from it, as SD's training did. ``pairs_image[i]`` and ``pairs_text[i]`` index an image
     and a row of ``text_states`` (the text encoder's 77 x d states per unique caption). Pass ``unet``
     to continue training a model (a second phase with its own schedule) instead of starting afresh.
+    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    holds one, continues from it.
     """
     from diffusers import DDPMScheduler
     from tqdm.auto import tqdm
@@ -108,8 +110,10 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
-    losses = []
-    bar = tqdm(range(cfg.steps), desc="U-Net", disable=not progress)
+    state = {"model": unet, "ema": ema, "opt": opt, "sched": sched}
+    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
+    losses = list(extra.get("losses", []))
+    bar = tqdm(range(start, cfg.steps), desc="U-Net", disable=not progress, initial=start, total=cfg.steps)
     n = len(pairs_image)
     for step in bar:
         idx = rng.integers(0, n, size=cfg.batch_size)
@@ -142,6 +146,8 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
             if log:
                 log(step, {"unet_loss": float(np.mean(losses[-50:]))})
+        if checkpoint:
+            checkpoint.step(step + 1, state, rng, {"losses": losses})
     unet.load_state_dict(ema)
     unet.eval()
     return unet, losses
