@@ -219,3 +219,15 @@ def test_trainer_keeps_a_checkpoint_per_training_stage_and_clears_it_when_done(s
     Trainer(TrainConfig.smoke(), work, tmp_path / "model", progress=False).run(("unet",))
     assert (work / "unet.done").exists() and not (work / "checkpoints" / "unet.pt").exists()
     assert not any((work / "checkpoints").glob("*.pt"))  # every finished stage cleared its checkpoint
+
+
+def test_recipes_are_presets_named_in_training_config(smoke):
+    _, out, _ = smoke
+    assert json.loads((out / "training_config.json").read_text())["recipe"] == "smoke"
+    quick, full = TrainConfig.recipe_named("quick"), TrainConfig.recipe_named("full")
+    assert (quick.recipe, full.recipe) == ("quick", "full") and quick == TrainConfig()
+    for stage in ("clip", "autoencoder", "decoder", "unet"):  # the full budget trains every stage longer
+        assert getattr(full, stage).steps > getattr(quick, stage).steps, stage
+    assert full.unet.block_out_channels == quick.unet.block_out_channels  # same model, longer schedule
+    with pytest.raises(ValueError, match="choose one of quick, full"):
+        TrainConfig.recipe_named("slow")
