@@ -86,7 +86,7 @@ class TrainConfig:
             autoencoder=AutoencoderTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4, disc_start=1),
             decoder=DecoderFinetuneConfig(steps=3, batch_size=4),
             unet=UNetTrainConfig(block_out_channels=(32, 32, 32), steps=3, batch_size=4),
-            evaluation=EvalConfig(n_prompts=8, n_per_language=2, num_inference_steps=2, batch_size=8),
+            evaluation=EvalConfig(n_prompts=8, n_per_language=2, num_inference_steps=2, batch_size=8, min_per_kind=2),
         )
 
     @classmethod

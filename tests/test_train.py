@@ -231,3 +231,12 @@ def test_recipes_are_presets_named_in_training_config(smoke):
     assert full.unet.block_out_channels == quick.unet.block_out_channels  # same model, longer schedule
     with pytest.raises(ValueError, match="choose one of quick, full"):
         TrainConfig.recipe_named("slow")
+
+
+def test_evaluation_reports_ssim_and_every_kind(smoke):
+    _, out, _ = smoke
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert 0 <= ev["uncond_ssim"] <= 1 and -1 <= ev["en_ssim"] <= 1
+    kinds = {"person", "object", "hand", "symbol", "flag", "animal", "food", "face"}
+    assert set(ev["en_by_kind"]) == kinds  # all eight, topped up where the uniform sample missed a kind
+    assert all(v["n"] >= ev["config"]["min_per_kind"] and "ssim" in v for v in ev["en_by_kind"].values())
