@@ -131,8 +131,9 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
         # One caption per image in a batch: duplicates would be false negatives.
         _, first = np.unique(img_idx, return_index=True)
         idx, img_idx = idx[first], img_idx[first]
-        image_features = F.normalize(frozen_features[img_idx] if frozen_vision else
-                                     _features(model.get_image_features(pixel_values=preprocess(x_all[img_idx]))), dim=-1)
+        image_features = F.normalize(
+            frozen_features[img_idx] if frozen_vision else
+            _features(model.get_image_features(pixel_values=preprocess(x_all[img_idx]))), dim=-1)
         text_features = F.normalize(_bucketed_text_features(model, tokenizer, pairs["caption"][idx]), dim=-1)
         # CLIP's symmetric cross-entropy over the batch's similarity matrix
         logits = model.logit_scale.exp() * text_features @ image_features.T

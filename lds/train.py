@@ -68,7 +68,8 @@ class TrainConfig:
         return cls(
             recipe="full",
             clip=CLIPTrainConfig(steps=2400, warmup_steps=120),  # 4x; about 20 min (0.51 s a step)
-            autoencoder=AutoencoderTrainConfig(steps=6000, disc_start=3800),  # about 26 min; GAN joins at the same share
+            # about 26 min; the discriminator joins at the same share of the run as in quick
+            autoencoder=AutoencoderTrainConfig(steps=6000, disc_start=3800),
             decoder=DecoderFinetuneConfig(steps=1500),  # about 11 min
             # 5x the quick schedule, about 115 min (0.38 s a step); warmup 500, diffusers' train_text_to_image default
             unet=UNetTrainConfig(steps=18000, warmup_steps=500),
