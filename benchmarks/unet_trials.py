@@ -74,7 +74,9 @@ def main(argv=None) -> int:
     result = evaluate_model(pipe, EvalConfig(n_prompts=args.prompts, n_per_language=4), progress=True)
     row = {"name": args.name, "config": dataclasses.asdict(cfg), "train_seconds": round(seconds),
            "plain_loss_last100": float(np.mean(losses[-100:])), "date": time.strftime("%Y-%m-%d %H:%M")}
-    row.update({k: v for k, v in result.items() if k.startswith(("en_pixel", "en_clip", "uncond_pixel_top5"))})
+    row.update({k: v for k, v in result.items()
+                if k.startswith(("en_pixel", "en_clip", "uncond_pixel_top5", "en_ssim", "uncond_ssim"))})
+    row["en_by_kind"] = result["en_by_kind"]
     with OUT.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=2))

@@ -9,6 +9,12 @@ and lds-mini's CLIP image embedding (a learned judge, trained on the same corpus
 it). The same score for the unconditional output (guidance 0, same seeds) is the floor: what the
 model makes when the prompt cannot act. Skin-tone variants are near duplicates, so "base" accuracy
 also counts the right emoji in another tone as right.
+
+Retrieval asks whether the image is nearer the named emoji than any other; it does not ask whether the
+drawing is right. So each generated image is also compared with its named corpus image by structural
+similarity (:func:`ssim`, on luminance at the corpus's 32x32): the local means, contrasts and correlations of
+the two pictures, which a blob of the right colours does not match and speckle does not either. Retrieval
+and SSIM are reported per kind of emoji too, on at least ``min_per_kind`` prompts for every kind.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ class EvalConfig:
     num_inference_steps: int = 25
     seed: int = 1234
     batch_size: int = 48
+    # The uniform sample above gives faces 2 prompts and food 3: too few to say anything per kind. Kinds with
+    # fewer are topped up from a second seeded draw (the headline numbers stay on the uniform sample).
+    min_per_kind: int = 10
 
 
 def _nn_ranks(query: torch.Tensor, bank: torch.Tensor, targets: np.ndarray, metric: str) -> np.ndarray:
@@ -40,6 +49,53 @@ def _nn_ranks(query: torch.Tensor, bank: torch.Tensor, targets: np.ndarray, metr
         sim = -torch.cdist(query, bank) ** 2
     target_sim = sim[torch.arange(len(targets)), torch.as_tensor(targets)]
     return (sim > target_sim[:, None]).sum(1).numpy()
+
+
+# ITU-R BT.601 luma weights (the Y of YCbCr, on which Wang et al. computed SSIM for colour images)
+LUMA = (0.299, 0.587, 0.114)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: int = 11,
+         sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004) of each pair of images: (N, C, H, W) -> (N,).
+
+    RGB images are compared on their luminance (:data:`LUMA`). The statistics are local, under an 11x11
+    Gaussian window (σ = 1.5) and with K1 = 0.01, K2 = 0.03 as in the paper; windows that would cross the
+    border are left out ("valid"), and the per-window values averaged. This is what scikit-image's
+    ``structural_similarity(x, y, data_range=1, gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)`` computes. 1 for identical images; near 0 for unrelated ones.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"ssim needs images of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    x, y = x.double(), y.double()
+    if x.shape[1] == 3:
+        w = torch.tensor(LUMA, dtype=x.dtype).view(1, 3, 1, 1)
+        x, y = (x * w).sum(1, keepdim=True), (y * w).sum(1, keepdim=True)
+    if min(x.shape[-2:]) < win_size:
+        raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} window")
+    r = torch.arange(win_size, dtype=x.dtype) - (win_size - 1) / 2
+    g = torch.exp(-r ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(x.shape[1], 1, win_size, win_size)
+
+    def blur(t):
+        return torch.nn.functional.conv2d(t, window, groups=x.shape[1])
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return s.flatten(1).mean(1).float()
+
+
+def ssim_to_named(images: torch.Tensor, targets: np.ndarray, corpus) -> np.ndarray:
+    """SSIM of each generated image to the corpus image it names (resized to the corpus's size if needed)."""
+    rgb = torch.from_numpy(corpus.rgb()[np.asarray(targets)]).permute(0, 3, 1, 2)
+    if images.shape[-2:] != rgb.shape[-2:]:
+        images = torch.nn.functional.interpolate(images, size=rgb.shape[-2:], mode="area")
+    return ssim(images.float(), rgb.float()).numpy()
 
 
 def _generate(pipe, prompts: list[str], cfg: EvalConfig, guidance_scale: float, progress: bool) -> torch.Tensor:
@@ -98,12 +154,31 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
     for label, imgs in (("en", cond), ("uncond", uncond)):
         for k, v in retrieval_scores(imgs, targets, corpus, clip_model, bank).items():
             result[f"{label}_{k}"] = v
-    # The same English images, split by kind: where conditioning works and where it does not
-    kinds = np.array(corpus.kinds)[targets]
+        result[f"{label}_ssim"] = float(ssim_to_named(imgs, targets, corpus).mean())
+    # By kind: the English images again, plus a second seeded draw for kinds the uniform sample left with
+    # fewer than min_per_kind prompts (its own generator, so the draws below are the same as without it)
+    all_kinds = np.array(corpus.kinds)
+    extra_rng = np.random.default_rng(cfg.seed + 1)
+    extra = []
+    for kind in sorted(set(all_kinds)):
+        pool = np.setdiff1d(np.flatnonzero(all_kinds == kind), targets)
+        need = min(cfg.min_per_kind - int((all_kinds[targets] == kind).sum()), len(pool))
+        if need > 0:
+            extra.extend(extra_rng.choice(pool, size=need, replace=False).tolist())
+    kind_targets, kind_images = targets, cond
+    if extra:
+        extra = np.array(extra)
+        result["by_kind_extra_prompts"] = [corpus.records[i]["names"]["en"] for i in extra]
+        kind_targets = np.concatenate([targets, extra])
+        kind_images = torch.cat([cond, _generate(pipe, result["by_kind_extra_prompts"], cfg, cfg.guidance_scale,
+                                                 progress)])
+    kind_ssim = ssim_to_named(kind_images, kind_targets, corpus)
+    kinds = all_kinds[kind_targets]
     result["en_by_kind"] = {
         kind: {"n": int((kinds == kind).sum()),
-               **retrieval_scores(cond[torch.from_numpy(kinds == kind)], targets[kinds == kind], corpus, clip_model,
-                                  bank)}
+               **retrieval_scores(kind_images[torch.from_numpy(kinds == kind)], kind_targets[kinds == kind], corpus,
+                                  clip_model, bank),
+               "ssim": float(kind_ssim[kinds == kind].mean())}
         for kind in sorted(set(kinds))}
     result["chance_top1"] = 1.0 / len(corpus)
     result["chance_top5"] = 5.0 / len(corpus)

@@ -29,10 +29,26 @@ class UNetTrainConfig:
 
     block_out_channels: tuple = (64, 128, 128)  # SD 1.5: (320, 640, 1280, 1280)
     layers_per_block: int = 1  # SD 1.5: 2
-    attention_head_dim: int = 8  # channels per head, as SD 1.5's attention uses 8 heads
+    # Channels per attention head. diffusers' argument ``attention_head_dim`` is misnamed: for
+    # UNet2DConditionModel it is the number of heads (SD 1.5's config says 8, meaning 8 heads of 40 to 160
+    # channels), so build_unet passes channels // this. lds-mini: 8 channels a head, so 8 and 16 heads.
+    attention_head_dim: int = 8
     steps: int = 3600
     batch_size: int = 64
     lr: float = 2e-3  # 2e-3 to 4e-3 scored alike in 1,500-step trials; 5e-4 far worse
+    # Linear warmup (Goyal et al. 2017): Adam's moment estimates are noise in the first steps, and at 2e-3 a
+    # full-size first update can throw a fresh network far off; 200 steps is about 5% of the run.
+    warmup_steps: int = 200
+    # Cosine decay to this share of lr, not to 0: the loss was still falling at the end, so the last steps
+    # keep learning while the EMA averages them. transformers' cosine runs from the end of the warmup to the
+    # last step. The shipped weights came from a hand-written schedule with the same floor whose cosine ran
+    # from step 0 under a warmup ramp starting at lr/200: the library's starts at 0 and runs a little higher
+    # through the middle (mean 0.52 of lr against 0.50), and ends at the same floor.
+    lr_floor: float = 0.05
+    weight_decay: float = 0.01  # AdamW's default, and diffusers' train_text_to_image.py (--adam_weight_decay)
+    # Gradient-norm clipping at 1.0, diffusers' train_text_to_image.py default (--max_grad_norm): a batch of
+    # nearly clean timesteps or a rare caption can produce one huge gradient; clipping keeps it one step long.
+    max_grad_norm: float = 1.0
     cond_drop: float = 0.1  # SD v1-3+: "10% dropping of the text-conditioning"
     ema_decay: float = 0.999
     # Min-SNR-γ loss weighting (Hang et al. 2023; diffusers' train_text_to_image --snr_gamma):
@@ -71,16 +87,19 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float) -> t
 
 def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image: np.ndarray,
                pairs_text: np.ndarray, text_states: torch.Tensor, empty_state: torch.Tensor,
-               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None):
+               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None, checkpoint=None):
     """ε-prediction training.
 
     ``latent_mean/std`` are the autoencoder's posterior per corpus image (scaled); each step samples
     a latent from it, as SD's training did. ``pairs_image[i]`` and ``pairs_text[i]`` index an image
     and a row of ``text_states`` (the text encoder's 77 x d states per unique caption). Pass ``unet``
     to continue training a model (a second phase with its own schedule) instead of starting afresh.
+    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    holds one, continues from it.
     """
     from diffusers import DDPMScheduler
     from tqdm.auto import tqdm
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -89,12 +108,12 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
         unet = build_unet(cfg, latent_mean.shape[-1], text_states.shape[-1], latent_mean.shape[1])
     unet.train()
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
-    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.01)
-    warmup = 200
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))))
-    losses = []
-    bar = tqdm(range(cfg.steps), desc="U-Net", disable=not progress)
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
+    state = {"model": unet, "ema": ema, "opt": opt, "sched": sched}
+    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
+    losses = list(extra.get("losses", []))
+    bar = tqdm(range(start, cfg.steps), desc="U-Net", disable=not progress, initial=start, total=cfg.steps)
     n = len(pairs_image)
     for step in bar:
         idx = rng.integers(0, n, size=cfg.batch_size)
@@ -114,7 +133,7 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
             loss = (min_snr_weights(noise_scheduler, timesteps, cfg.snr_gamma) * per_sample).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.max_grad_norm)
         opt.step()
         sched.step()
         with torch.no_grad():
@@ -127,6 +146,8 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
             if log:
                 log(step, {"unet_loss": float(np.mean(losses[-50:]))})
+        if checkpoint:
+            checkpoint.step(step + 1, state, rng, {"losses": losses})
     unet.load_state_dict(ema)
     unet.eval()
     return unet, losses

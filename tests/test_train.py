@@ -75,3 +75,168 @@ def test_min_snr_weights_follow_the_formula():
     assert torch.allclose(w[snr <= 5], torch.ones(int((snr <= 5).sum())))  # noisy timesteps: full weight
     assert torch.allclose(w[snr > 5], 5.0 / snr[snr > 5])  # nearly clean ones: γ / SNR < 1
     assert w[0] < 0.02 and w[-1] == 1.0 and bool((w[1:] >= w[:-1]).all())  # rises as the noise grows
+
+
+# -- checkpoints inside a stage: interrupt, resume, and get the uninterrupted run's weights ----------------------
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupting(path, at):
+    """A StageCheckpoint that saves every `at` steps and stops the run (as Ctrl-C would) right after step `at`."""
+    from lds.train import StageCheckpoint
+
+    class Interrupting(StageCheckpoint):
+        def step(self, step, *args):
+            super().step(step, *args)
+            if step == at:
+                raise _Interrupted
+
+    return Interrupting(path, every_seconds=None, every_steps=at)
+
+
+def _resumed_equals_uninterrupted(tmp_path, train, at=3):
+    """Run `train(checkpoint)` three ways: uninterrupted; interrupted after `at` steps; resumed from there."""
+    import torch
+
+    from lds.train import StageCheckpoint
+
+    path = tmp_path / "ck.pt"
+    whole = train(None)
+    with pytest.raises(_Interrupted):
+        train(_interrupting(path, at))
+    assert torch.load(path, weights_only=True)["step"] == at
+    resumed = train(StageCheckpoint(path, every_seconds=600))
+    (model_a, history_a), (model_b, history_b) = whole, resumed
+    assert history_a == pytest.approx(history_b, rel=1e-5, abs=1e-7)  # the same losses, step by step
+    a, b = model_a.state_dict(), model_b.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-5, atol=1e-6), k
+    # ... and not because the weights ignore training: the run moved them away from where it started
+    return whole
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_parts():
+    import numpy as np
+    from transformers import CLIPTokenizer
+
+    from lds.clip import CLIPTrainConfig
+    from lds.pipeline import lds_mini_path
+
+    rng = np.random.default_rng(0)
+    images = rng.random((12, 16, 16, 3)).astype(np.float32)
+    pairs = {"image": np.arange(24) % 12, "caption": np.array([f"emoji number {i % 12}" for i in range(24)])}
+    cfg = CLIPTrainConfig(width=32, layers=1, heads=2, vision_width=32, vision_layers=1, projection_dim=32,
+                          steps=6, batch_size=6, warmup_steps=2)
+    return images, pairs, CLIPTokenizer.from_pretrained(str(lds_mini_path() / "tokenizer")), cfg
+
+
+def test_clip_stage_resumes_from_its_checkpoint(tmp_path, tiny_clip_parts):
+    from lds.clip import train_clip
+
+    images, pairs, tok, cfg = tiny_clip_parts
+    _resumed_equals_uninterrupted(tmp_path, lambda ck: train_clip(images, pairs, tok, cfg, False, checkpoint=ck))
+
+
+def test_autoencoder_and_decoder_stages_resume_from_their_checkpoints(tmp_path, tiny_clip_parts):
+    import numpy as np
+
+    from lds.autoencoder import AutoencoderTrainConfig, DecoderFinetuneConfig, finetune_decoder, train_autoencoder
+    from lds.clip import train_clip
+
+    images, pairs, tok, clip_cfg = tiny_clip_parts
+    clip, _ = train_clip(images, pairs, tok, clip_cfg, False)
+    cfg = AutoencoderTrainConfig(block_out_channels=(32, 32), steps=6, batch_size=2, disc_start=2, warmup_steps=2,
+                                 disc_layers=2)  # two halvings of the PatchGAN fit 16x16 images
+
+    def autoencoder(ck):
+        vae, disc, history = train_autoencoder(images, clip, cfg, False, checkpoint=ck)
+        return _Both(vae, disc), np.ravel([history[k] for k in ("l1", "g", "d")])
+
+    (both, _) = _resumed_equals_uninterrupted(tmp_path / "ae", autoencoder)
+    dcfg = DecoderFinetuneConfig(steps=6, batch_size=2, warmup_steps=2)
+
+    def decoder(ck):
+        import copy
+
+        vae, disc = copy.deepcopy(both.vae), copy.deepcopy(both.disc)
+        history = finetune_decoder(vae, disc, images, clip, dcfg, False, checkpoint=ck)
+        return _Both(vae, disc), np.ravel([history[k] for k in ("l1", "g", "d")])
+
+    _resumed_equals_uninterrupted(tmp_path / "dec", decoder)
+
+
+class _Both:
+    """The autoencoder and its discriminator, compared as one state dict."""
+
+    def __init__(self, vae, disc):
+        self.vae, self.disc = vae, disc
+
+    def state_dict(self):
+        return {**{f"vae.{k}": v for k, v in self.vae.state_dict().items()},
+                **{f"disc.{k}": v for k, v in self.disc.state_dict().items()}}
+
+
+def test_unet_stage_resumes_from_its_checkpoint(tmp_path):
+    import numpy as np
+    import torch
+
+    from lds.unet import UNetTrainConfig, build_unet, train_unet
+
+    g = torch.Generator().manual_seed(0)
+    mean, std = torch.randn(10, 4, 8, 8, generator=g), 0.1 * torch.rand(10, 4, 8, 8, generator=g)
+    states, empty = torch.randn(5, 77, 32, generator=g), torch.randn(77, 32, generator=g)
+    pairs_image, pairs_text = np.arange(20) % 10, np.arange(20) % 5
+    cfg = UNetTrainConfig(block_out_channels=(32, 32), steps=6, batch_size=4, warmup_steps=2, ema_decay=0.9)
+    unet, _ = _resumed_equals_uninterrupted(
+        tmp_path, lambda ck: train_unet(mean, std, pairs_image, pairs_text, states, empty, cfg, False, checkpoint=ck))
+    torch.manual_seed(cfg.seed)
+    fresh = build_unet(cfg, 8, 32, 4).state_dict()
+    assert any(not torch.allclose(v, unet.state_dict()[k]) for k, v in fresh.items())  # training moved the weights
+
+
+def test_trainer_keeps_a_checkpoint_per_training_stage_and_clears_it_when_done(smoke, tmp_path, monkeypatch):
+    import shutil
+
+    import lds.unet
+
+    work = tmp_path / "work"
+    shutil.copytree(smoke[0], work)  # the smoke run's finished stages; the U-Net stage runs again
+    (work / "unet.done").unlink()
+    real = lds.unet.train_unet
+
+    def interrupted(*args, checkpoint=None, **kwargs):
+        return real(*args, checkpoint=_interrupting(checkpoint.path, 2), **kwargs)
+
+    monkeypatch.setattr(lds.unet, "train_unet", interrupted)
+    with pytest.raises(_Interrupted):
+        Trainer(TrainConfig.smoke(), work, tmp_path / "model", progress=False).run(("unet",))
+    assert (work / "checkpoints" / "unet.pt").exists()
+    monkeypatch.undo()
+    Trainer(TrainConfig.smoke(), work, tmp_path / "model", progress=False).run(("unet",))
+    assert (work / "unet.done").exists() and not (work / "checkpoints" / "unet.pt").exists()
+    assert not any((work / "checkpoints").glob("*.pt"))  # every finished stage cleared its checkpoint
+
+
+def test_recipes_are_presets_named_in_training_config(smoke):
+    _, out, _ = smoke
+    assert json.loads((out / "training_config.json").read_text())["recipe"] == "smoke"
+    quick, full = TrainConfig.recipe_named("quick"), TrainConfig.recipe_named("full")
+    assert (quick.recipe, full.recipe) == ("quick", "full") and quick == TrainConfig()
+    for stage in ("clip", "autoencoder", "decoder", "unet"):  # the full budget trains every stage longer
+        assert getattr(full, stage).steps > getattr(quick, stage).steps, stage
+    assert full.unet.block_out_channels == quick.unet.block_out_channels  # same model, longer schedule
+    with pytest.raises(ValueError, match="choose one of quick, full"):
+        TrainConfig.recipe_named("slow")
+
+
+def test_evaluation_reports_ssim_and_every_kind(smoke):
+    _, out, _ = smoke
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert 0 <= ev["uncond_ssim"] <= 1 and -1 <= ev["en_ssim"] <= 1
+    kinds = {"person", "object", "hand", "symbol", "flag", "animal", "food", "face"}
+    assert set(ev["en_by_kind"]) == kinds  # all eight, topped up where the uniform sample missed a kind
+    assert all(v["n"] >= ev["config"]["min_per_kind"] and "ssim" in v for v in ev["en_by_kind"].values())
