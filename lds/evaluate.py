@@ -204,8 +204,9 @@ KIND_GRID = {
 }
 
 
-def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_steps: int = 25):
-    """Generated images for prompts across kinds, beside the corpus image they name (for the model card)."""
+def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_steps: int = 25, n_seeds: int = 2):
+    """Generated images for prompts across kinds, ``n_seeds`` seeds each (``seed``, ``seed + 1``, ...), beside the
+    corpus image they name (for the model card: one seed could flatter or wrong the model)."""
     import matplotlib.pyplot as plt
 
     from .sampling import generate
@@ -213,18 +214,21 @@ def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_st
     corpus = load_corpus()
     rows = list(KIND_GRID.items())
     cols = max(len(v) for _, v in rows)
-    fig, axes = plt.subplots(len(rows), 2 * cols, figsize=(2 * cols * 1.1, len(rows) * 1.25))
+    per = n_seeds + 1  # each prompt: its seeds, then the corpus image
+    fig, axes = plt.subplots(len(rows), per * cols, figsize=(per * cols * 0.9, len(rows) * 1.15), squeeze=False)
     for r, (kind, prompts) in enumerate(rows):
-        out = generate(pipe, prompts, seed=seed, guidance_scale=guidance_scale, num_inference_steps=num_inference_steps)
-        for c, (p, img) in enumerate(zip(prompts, out.images)):
+        outs = [generate(pipe, prompts, seed=seed + k, guidance_scale=guidance_scale,
+                         num_inference_steps=num_inference_steps).images for k in range(n_seeds)]
+        for c, p in enumerate(prompts):
             try:
                 ref = corpus.rgb()[corpus.find(p)]
             except KeyError:
                 ref = np.ones((32, 32, 3))
-            axes[r, 2 * c].imshow(img)
-            axes[r, 2 * c + 1].imshow(ref)
-            axes[r, 2 * c].set_title(p[:22], fontsize=6)
-            axes[r, 2 * c + 1].set_title("corpus", fontsize=6, color="gray")
+            for k in range(n_seeds):
+                axes[r, per * c + k].imshow(outs[k][c])
+                axes[r, per * c + k].set_title(f"{p[:18]} · {seed + k}" if k == 0 else f"seed {seed + k}", fontsize=5)
+            axes[r, per * c + n_seeds].imshow(ref)
+            axes[r, per * c + n_seeds].set_title("corpus", fontsize=5, color="gray")
         axes[r, 0].set_ylabel(kind, fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
