@@ -53,7 +53,7 @@ class AuditSpec:
     fill: str = ""  # "tone-bases": every emoji base with all five skin tones; "languages": emoji x languages
     template: str = "{name}"  # how a filled name becomes a prompt
     kinds: list[str] = dataclasses.field(default_factory=list)  # tone-bases only: keep these kinds (hand, person)
-    sample: int = 0  # tone-bases only: this many bases, evenly spaced in corpus order (0 = all 302)
+    sample: int = 0  # tone-bases only: this many bases, evenly spaced in corpus order (0 = all 309)
     emoji: list[str] = dataclasses.field(default_factory=list)  # languages only: English names of the emoji
     languages: list[str] = dataclasses.field(default_factory=list)  # languages only: codes (empty = all 14)
     seeds: int = 16  # seeds seed_start .. seed_start + seeds - 1, for every prompt and scale
@@ -337,7 +337,8 @@ def run_shard(pipe, s: AuditSpec, items: list[Item], k: int, seeds: list[int], c
                       num_inference_steps=s.num_inference_steps, negative_prompt=s.negative_prompt)
     uncond_u8 = _uint8(uncond.image_tensor)
     uncond_x = _tensor(uncond_u8)
-    uncond_nearest, _ = measures.nearest(uncond_x, measures.corpus_tensor(corpus))
+    bank = measures.corpus_tensor(corpus)  # (N, 3, h, w): every measure compares with the corpus at its size
+    uncond_nearest, _ = measures.nearest(uncond_x, bank)
 
     # 2. Every (item, seed) pair at every scale, in batches
     pairs = [(j, si) for j in range(len(items)) for si in range(len(seeds))]
@@ -352,21 +353,21 @@ def run_shard(pipe, s: AuditSpec, items: list[Item], k: int, seeds: list[int], c
             saturation = measures.hsv_saturation(out.image_tensor.float().cpu()).numpy()
             oor = measures.out_of_range(pipe, out.latents).cpu().numpy()
             # measured on the stored (uint8) images, so a table can be recomputed from the shards
-            rows += _measure(_tensor(u8), batch, items, seeds, g, uncond_x, uncond_nearest, corpus,
+            rows += _measure(_tensor(u8), batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank,
                              saturation, oor, offset=sum(len(x) for x in images), shard=k)
             images.append(u8)
     return {"rows": rows, "images": np.concatenate(images), "unconditional": uncond_u8, "seeds": np.array(seeds)}
 
 
-def _measure(x, batch, items, seeds, g, uncond_x, uncond_nearest, corpus, saturation, oor, offset, shard):
+def _measure(x, batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank, saturation, oor, offset, shard):
     from . import measures
 
     targets = np.array([items[j].target for j, _ in batch])
-    nearest_idx, nearest_dist = measures.nearest(x, measures.corpus_tensor(corpus))
+    nearest_idx, nearest_dist = measures.nearest(x, bank)
     rank = np.full(len(batch), -1)
     named = targets >= 0
     if named.any():
-        rank[named] = measures.named_rank(x[named], targets[named], corpus)
+        rank[named] = measures.named_rank(x[named], targets[named], corpus, bank)
     dist_u = measures.distance_from_unconditional(x, uncond_x[[si for _, si in batch]])
     tone = {"nearest": [""] * len(batch), "colour": [""] * len(batch)}
     variants_of = _tone_variants(corpus)

@@ -31,7 +31,7 @@ from .denoising import classify_tone, corpus_tensor, nearest, to_size  # noqa: F
 from .guidance import diversity, hsv_saturation, out_of_range  # noqa: F401
 
 
-def named_rank(images: torch.Tensor, targets, corpus) -> np.ndarray:
+def named_rank(images: torch.Tensor, targets, corpus, bank: torch.Tensor | None = None) -> np.ndarray:
     """Rank (0 = nearest) of the named corpus image among all corpus images, by pixel distance.
 
     The judge of the model card's retrieval score (:mod:`lds.evaluate`), one image at a time:
@@ -40,7 +40,7 @@ def named_rank(images: torch.Tensor, targets, corpus) -> np.ndarray:
     """
     from .evaluate import _nn_ranks
 
-    bank = corpus_tensor(corpus)
+    bank = corpus_tensor(corpus) if bank is None else bank  # (N, 3, h, w), computed once by a caller in a loop
     query = to_size(images, bank.shape[-1])
     return _nn_ranks(query.flatten(1), bank.flatten(1), np.asarray(targets, dtype=np.int64), "l2")
 
