@@ -41,13 +41,18 @@ def by_scale(rows) -> list[dict]:
     return out
 
 
-def tone_table(rows, method: str = "colour") -> list[dict]:
-    """Per guidance scale: how many images were read as unmarked (``none``) and as each tone."""
+def tone_table(rows, method: str = "colour", only_right: bool = False) -> list[dict]:
+    """Per guidance scale: how many images were read as unmarked (``none``) and as each tone.
+
+    ``only_right`` keeps the images whose nearest corpus emoji is the named one in some tone: the
+    tone readers (chapter 7) assume the image shows the gesture, and give any other image a tone too.
+    """
     from .corpus import TONE_NAMES
 
     out = []
     for g in _scales(rows):
-        labels = [r[f"tone_{method}"] for r in rows if r["guidance_scale"] == g and r[f"tone_{method}"]]
+        labels = [r[f"tone_{method}"] for r in rows if r["guidance_scale"] == g and r[f"tone_{method}"]
+                  and (r["right"] or not only_right)]
         if labels:
             out.append({"guidance_scale": g, "images": len(labels), **{t: labels.count(t) for t in TONE_NAMES}})
     return out
@@ -91,13 +96,13 @@ def cell_table(out, rows, max_groups: int | None = None) -> list[dict]:
 # Figures
 # ------------------------------------------------------------------------------------------------
 
-def plot_tone_shares(rows, method: str = "colour", title: str | None = None):
+def plot_tone_shares(rows, method: str = "colour", title: str | None = None, only_right: bool = False):
     """Stacked bars: the share of images read as unmarked or as each tone, at each guidance scale (counts above)."""
     import matplotlib.pyplot as plt
 
     from .corpus import TONE_NAMES
 
-    table = tone_table(rows, method)
+    table = tone_table(rows, method, only_right)
     fig, ax = plt.subplots(figsize=(7, 3.6))
     xs = np.arange(len(table))
     bottom = np.zeros(len(table))
@@ -253,7 +258,9 @@ def write_report(out, spec, rows, counts) -> Path:
         if tone_table(rows):
             parts += ["<h2>Skin tone read from colour</h2>", _table(tone_table(rows)),
                       _png(plot_tone_shares(rows)), "<h3>Read by nearest variant</h3>",
-                      _table(tone_table(rows, "nearest"))]
+                      _table(tone_table(rows, "nearest")),
+                      "<h3>Only images whose nearest corpus emoji is the named one (in any tone)</h3>",
+                      _table(tone_table(rows, only_right=True))]
         if len({r["lang"] for r in rows if r["lang"]}) > 1:
             parts += ["<h2>By language</h2>", _table(language_table(rows)), _png(plot_languages(rows))]
         parts += ["<h2>Mean image and diversity per cell</h2>", _png(plot_mean_images(out, rows)),
