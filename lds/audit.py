@@ -445,8 +445,8 @@ def done_shards(out: Path) -> set[int]:
 # 4. The run: prepare the folder, split shards between processes, assemble
 # ------------------------------------------------------------------------------------------------
 
-def _prepare(out: Path, s: AuditSpec) -> None:
-    """Create the run folder, or accept it only if it holds the same spec (never overwrite)."""
+def _check_folder(out: Path, s: AuditSpec) -> bool:
+    """True if ``out`` already holds this audit, False if it is new; refuses anything else (never overwrites)."""
     import yaml
 
     spec_file = out / "spec.yaml"
@@ -456,12 +456,21 @@ def _prepare(out: Path, s: AuditSpec) -> None:
             diff = sorted(k for k in set(old) | set(s.to_dict()) if old.get(k) != s.to_dict().get(k))
             raise AuditSpecError(f"{out} holds another audit (its spec differs in {', '.join(diff)}). It is never "
                                  "overwritten: choose another --out, or run its own spec there to resume it.")
-        return
+        return True
     if out.exists() and any(out.iterdir()):
         raise AuditSpecError(f"{out} exists and is not an audit run folder (no spec.yaml); choose another --out.")
+    return False
+
+
+def _prepare(out: Path, s: AuditSpec) -> None:
+    """Create the run folder, or accept it only if it holds the same spec."""
+    import yaml
+
+    if _check_folder(out, s):
+        return
     (out / "shards").mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(s.to_dict(), sort_keys=False, allow_unicode=True)
-    _atomic_write(spec_file, lambda f: f.write(text.encode()))
+    _atomic_write(out / "spec.yaml", lambda f: f.write(text.encode()))
 
 
 def run_audit(spec, out: str | os.PathLike | None = None, overrides: dict | None = None, *, part: tuple[int, int] | None = None,
@@ -486,11 +495,11 @@ def run_audit(spec, out: str | os.PathLike | None = None, overrides: dict | None
         s = load_spec(s.to_dict(), overrides)
     out = Path(out) if out is not None else default_out(s)
     state = PartialState(cpu=s.device == "cpu")
+    _check_folder(out, s)  # every process refuses the same folder, before any process writes
+    state.wait_for_everyone()
     if state.is_main_process:
         _prepare(out, s)
     state.wait_for_everyone()
-    if not state.is_main_process:
-        _prepare(out, s)  # raises the same refusal in every process
 
     items = plan_items(s)
     shards = shard_seeds(s)
