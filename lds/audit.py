@@ -356,7 +356,25 @@ def run_shard(pipe, s: AuditSpec, items: list[Item], k: int, seeds: list[int], c
             rows += _measure(_tensor(u8), batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank,
                              saturation, oor, offset=sum(len(x) for x in images), shard=k)
             images.append(u8)
-    return {"rows": rows, "images": np.concatenate(images), "unconditional": uncond_u8, "seeds": np.array(seeds)}
+    images = np.concatenate(images)
+    # 3. Skin tone, once per emoji over the whole shard, against that emoji's six corpus variants (chapter 7)
+    _add_tones(rows, _tensor(images), corpus)
+    return {"rows": rows, "images": images, "unconditional": uncond_u8, "seeds": np.array(seeds)}
+
+
+def _add_tones(rows: list[dict], x, corpus) -> None:
+    """Fill ``tone_colour`` and ``tone_nearest`` of the rows whose named emoji comes in all five tones."""
+    from . import measures
+
+    variants_of = _tone_variants(corpus)
+    by_base: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["target"] >= 0 and corpus.records[r["target"]]["base"] in variants_of:
+            by_base.setdefault(corpus.records[r["target"]]["base"], []).append(r)
+    for base, rs in by_base.items():
+        c = measures.classify_tone(x[[r["image"] for r in rs]], corpus, variants_of[base])
+        for r, colour, near in zip(rs, c["colour"], c["nearest"]):
+            r["tone_colour"], r["tone_nearest"] = colour, near
 
 
 def _measure(x, batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank, saturation, oor, offset, shard):
@@ -369,17 +387,6 @@ def _measure(x, batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank, 
     if named.any():
         rank[named] = measures.named_rank(x[named], targets[named], corpus, bank)
     dist_u = measures.distance_from_unconditional(x, uncond_x[[si for _, si in batch]])
-    tone = {"nearest": [""] * len(batch), "colour": [""] * len(batch)}
-    variants_of = _tone_variants(corpus)
-    by_base: dict[str, list[int]] = {}
-    for n, t in enumerate(targets):
-        if t >= 0 and corpus.records[t]["base"] in variants_of:
-            by_base.setdefault(corpus.records[t]["base"], []).append(n)
-    for base, ns in by_base.items():
-        c = measures.classify_tone(x[ns], corpus, variants_of[base])
-        for m in ("nearest", "colour"):
-            for n, label in zip(ns, c[m]):
-                tone[m][n] = label
     rows = []
     recs = corpus.records
     for n, (j, si) in enumerate(batch):
@@ -393,7 +400,7 @@ def _measure(x, batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank, 
             "target_rank": int(rank[n]),
             "right": bool(t >= 0 and recs[ni]["base"] == recs[t]["base"]),
             "right_unconditional": bool(t >= 0 and recs[un]["base"] == recs[t]["base"]),
-            "tone_colour": tone["colour"][n], "tone_nearest": tone["nearest"][n],
+            "tone_colour": "", "tone_nearest": "",  # filled per emoji over the whole shard (_add_tones)
             "distance_from_unconditional": float(dist_u[n]),
             "saturation": float(saturation[n]), "out_of_range": float(oor[n]),
         })
