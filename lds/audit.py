@@ -16,7 +16,8 @@ shard is written to a temporary file and renamed into place, so a run killed at 
 at most the shards in flight, and a rerun skips the shards already on disk. Shards are the unit
 that Hugging Face Accelerate splits between processes (``accelerate launch -m lds audit SPEC``),
 and each shard is computed the same way whatever process runs it, so the table does not depend on
-the number of processes.
+the number of processes, given the same number of threads per process (PyTorch's CPU arithmetic
+depends on it in the last bits; ``make bench`` reports how far).
 
 The measures come from :mod:`lds.measures`, the functions the chapters use.
 """
@@ -87,8 +88,8 @@ class Item:
 # 1. The spec: read, type-check and validate before anything runs
 # ------------------------------------------------------------------------------------------------
 
-def _fields() -> dict[str, type]:
-    return {f.name: f.type for f in dataclasses.fields(AuditSpec)}
+def _fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(AuditSpec)]
 
 
 def _check_type(key: str, value, where: str):
@@ -611,8 +612,6 @@ def merge_runs(dirs, out) -> Path:
     Shards are copied (a shard present in several folders must be byte-identical in its rows);
     ``out`` may already hold the same audit, never another.
     """
-    import shutil
-
     dirs = [Path(d) for d in dirs]
     if not dirs:
         raise AuditSpecError("merge needs at least one run folder.")
@@ -637,6 +636,5 @@ def merge_runs(dirs, out) -> Path:
     receipts = [json.loads((d / "receipt.json").read_text()) for d in dirs if (d / "receipt.json").is_file()]
     merged = {"merged_from": [str(d) for d in dirs], "receipts": receipts}
     _atomic_write(out / "receipt.json", lambda f: f.write(json.dumps(merged, indent=1, default=str).encode()))
-    shutil.rmtree(out / ".tmp", ignore_errors=True)
     assemble(out)
     return out
