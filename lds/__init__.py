@@ -20,6 +20,7 @@ _LAZY = {
     "apply_guidance": "lds.guidance",
     "load_corpus": "lds.corpus",
     "show_receipt": "lds.receipt",
+    "run_audit": "lds.audit",
 }
 
 __all__ = sorted(_LAZY)

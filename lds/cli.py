@@ -5,6 +5,8 @@
     lds train [--stage NAME] [--workdir DIR] [--out DIR]
     lds chapters                               the chapters and their parameters
     lds rerun CHAPTER [-p NAME VALUE]... [--model M] [--out DIR] [--batch prompts.csv]
+    lds audit SPEC|NAME [--out DIR] [--set KEY=VALUE]... [--part I/N]   (also: accelerate launch -m lds audit ...)
+    lds audit merge DIR... --out DIR
 
 Imports stay inside the commands: ``lds --help`` does not load torch, and ``lds generate`` loads
 no more than a plain diffusers script would.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -154,6 +157,40 @@ def cmd_rerun(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    from .audit import AuditSpecError, merge_runs, parse_overrides, run_audit, shipped_audits
+
+    try:
+        if args.spec == "merge":
+            if not args.dirs or not args.out:
+                print("error: write `lds audit merge DIR... --out DIR`.", file=sys.stderr)
+                return 2
+            out = merge_runs(args.dirs, args.out)
+        else:
+            if args.dirs:
+                print(f"error: unexpected arguments {args.dirs}; to merge runs write `lds audit merge DIR... --out DIR`.",
+                      file=sys.stderr)
+                return 2
+            part = None
+            if args.part:
+                try:
+                    i, n = (int(x) for x in args.part.split("/"))
+                    assert 0 <= i < n
+                except (ValueError, AssertionError):
+                    print(f"error: --part {args.part!r}: write I/N with 0 <= I < N, e.g. --part 0/3.", file=sys.stderr)
+                    return 2
+                part = (i, n)
+            out = run_audit(args.spec, args.out, parse_overrides(args.set), part=part, progress=not args.quiet)
+    except AuditSpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if "shipped audit" in str(err):
+            print(f"shipped audits: {', '.join(shipped_audits())}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, one process reports
+        print(f"done: {out}  (results.parquet, results.csv, report.html)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lds", description="Latent diffusion, taken apart: the book's companion tool.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -199,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="run folder (default: runs/<chapter>-<time>); never overwritten")
     s.add_argument("--batch", default=None, help="CSV: one run per row, a column per parameter (+ optional 'name')")
     s.set_defaults(func=cmd_rerun)
+
+    s = sub.add_parser("audit", help="run an audit (prompts x seeds x guidance scales) declared in a YAML spec")
+    s.add_argument("spec", help="a spec file, a shipped audit (default-tone, languages), or 'merge'")
+    s.add_argument("dirs", nargs="*", help="(merge only) the run folders to merge")
+    s.add_argument("--out", default=None, help="run folder (default: audits/<name>-<spec hash>); a rerun resumes it")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec key, e.g. --set seeds=4")
+    s.add_argument("--part", default=None, help="I/N: run only this share of the shards (one laptop of N)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_audit)
     return p
 
 
