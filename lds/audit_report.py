@@ -168,6 +168,18 @@ def plot_by_scale(rows):
     return fig
 
 
+
+def _drawable(text: str) -> str:
+    """``text`` as matplotlib's default font can draw it: names in scripts the font lacks (Japanese, Chinese,
+    Korean in DejaVu Sans) would print a missing-glyph warning into the page and show boxes, so the characters
+    the font has no glyph for are replaced by "?" (the table beside each figure keeps the full name)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    return "".join(c if c.isspace() or font.get_char_index(ord(c)) else "?" for c in text)
+
+
 def plot_mean_images(out, rows, max_groups: int = 8):
     """Grid: the pixel-mean image of every seed, per prompt (rows) and guidance scale (columns),
     with the diversity across those seeds."""
@@ -185,7 +197,7 @@ def plot_mean_images(out, rows, max_groups: int = 8):
         ax.set_xticks([])
         ax.set_yticks([])
     for r, grp in enumerate(groups):
-        axes[r, 0].set_ylabel(grp[:18], fontsize=7)
+        axes[r, 0].set_ylabel(_drawable(grp[:18]), fontsize=7)
     fig.suptitle(f"Mean image over {rows and max(c['images'] for c in cells)} seeds per cell", fontsize=9)
     fig.tight_layout()
     return fig
@@ -207,11 +219,11 @@ def plot_samples(out, rows, guidance_scale: float | None = None, max_groups: int
         rs.sort(key=lambda r: r["seed"])
         for j, (r, im) in enumerate(zip(rs, load_images(out, rs))):
             axes[i, j].imshow(im, interpolation="nearest")
-            axes[i, j].set_title(r["tone_colour"] or ("right" if r["right"] else r["nearest_name"][:12]), fontsize=6)
+            axes[i, j].set_title(_drawable(r["tone_colour"] or ("right" if r["right"] else r["nearest_name"][:12])), fontsize=6)
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[i, 0].set_ylabel(p[:18], fontsize=7)
+        axes[i, 0].set_ylabel(_drawable(p[:18]), fontsize=7)
     fig.suptitle(f"Samples at guidance {g:g} (title: tone read, or nearest corpus emoji)", fontsize=9)
     fig.tight_layout()
     return fig
