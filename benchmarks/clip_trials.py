@@ -26,16 +26,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "clip_trials.jsonl"
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def parse_value(text: str):
-    if text.lower() == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+from unet_trials import parse_value  # noqa: E402  (this folder is on sys.path when the script runs)
 
 
 def score(model, tokenizer, languages) -> dict:
