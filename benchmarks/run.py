@@ -37,20 +37,35 @@ def median_time(fn, repeats: int) -> tuple[float, list[float]]:
 
 
 def run_with_peak_memory(cmd: list[str], env=None) -> tuple[float, float, int]:
-    """Wall time (s) and peak resident memory (MB) of a command and all its children."""
+    """Wall time (s) and peak memory (MB) of a command and all its children.
+
+    Memory is the peak of the summed proportional set size (PSS: each shared page counted once, split between
+    the processes that map it). Summing resident sizes (RSS) would count torch's shared libraries, about
+    0.5 GB of file-backed pages, once per kernel when two chapters execute at once; :data:`LAST_RSS_PEAK` keeps
+    that larger figure for comparison with rows measured before."""
     import psutil
 
+    global LAST_RSS_PEAK
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0.0
+    peak = rss_peak = 0.0
     p = psutil.Process(proc.pid)
 
+    def memory(q):
+        try:
+            return q.memory_full_info().pss, q.memory_info().rss
+        except (psutil.AccessDenied, AttributeError):  # no PSS on this platform: fall back to RSS
+            rss = q.memory_info().rss
+            return rss, rss
+
     def poll():
-        nonlocal peak
+        nonlocal peak, rss_peak
         while proc.poll() is None:
             try:
                 procs = [p] + p.children(recursive=True)
-                peak = max(peak, sum(q.memory_info().rss for q in procs if q.is_running()) / 1e6)
+                sizes = [memory(q) for q in procs if q.is_running()]
+                peak = max(peak, sum(a for a, _ in sizes) / 1e6)
+                rss_peak = max(rss_peak, sum(b for _, b in sizes) / 1e6)
             except psutil.Error:
                 pass
             time.sleep(0.2)
@@ -59,23 +74,35 @@ def run_with_peak_memory(cmd: list[str], env=None) -> tuple[float, float, int]:
     th.start()
     _, err = proc.communicate()
     th.join()
+    LAST_RSS_PEAK = rss_peak
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
     return time.perf_counter() - t0, peak, proc.returncode
 
 
+LAST_RSS_PEAK = 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 def bench_book(repeats: int) -> dict:
-    """1. Executing every chapter with papermill on lds-mini (full defaults): wall time, peak memory."""
-    results = []
+    """1. Executing every chapter with papermill on lds-mini (full defaults): wall time, peak memory.
+
+    The runner's default: two chapters at once on a machine with two or more cores (``lds.runner``)."""
+    from lds.runner import default_jobs
+
+    results, rss, chapters = [], [], {}
     for _ in range(repeats):
         tmp = Path(tempfile.mkdtemp(prefix="lds-bench-book-"))
         wall, peak, _ = run_with_peak_memory([PY, "-m", "lds.runner", "--executed", str(tmp), "--no-build", "--force"],
                                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
         results.append((wall, peak))
+        rss.append(LAST_RSS_PEAK)
+        if (tmp / "timings.json").exists():
+            chapters = json.loads((tmp / "timings.json").read_text())
         shutil.rmtree(tmp, ignore_errors=True)
     return {"book_execute_seconds": statistics.median(w for w, _ in results),
-            "book_peak_memory_mb": max(p for _, p in results), "runs": len(results),
+            "book_peak_memory_mb": max(p for _, p in results), "book_peak_rss_sum_mb": max(rss),
+            "jobs": default_jobs(), "chapter_seconds": chapters, "runs": len(results),
             "target": "<= 300 s, < 2000 MB"}
 
 
@@ -333,8 +360,11 @@ def markdown(results: dict) -> str:
     lines = ["| measure | result | target |", "|---|---|---|"]
     if "book" in results:
         b = results["book"]
-        lines.append(f"| execute the whole book (papermill, lds-mini) | {b['book_execute_seconds']:.0f} s, peak "
-                     f"{b['book_peak_memory_mb']:.0f} MB | ≤ 300 s, < 2,000 MB |")
+        jobs = f"{b['jobs']} chapters at once, " if b.get("jobs", 1) > 1 else ""
+        rss = f" (summed RSS {b['book_peak_rss_sum_mb']:.0f} MB)" if "book_peak_rss_sum_mb" in b else ""
+        lines.append(f"| execute the whole book (papermill, lds-mini; {jobs}peak memory as summed PSS) | "
+                     f"{b['book_execute_seconds']:.0f} s, peak {b['book_peak_memory_mb']:.0f} MB{rss} | "
+                     f"≤ 300 s, < 2,000 MB |")
     if "first_image" in results:
         lines.append(f"| load lds-mini + 25 steps (torch, diffusers imported) | "
                      f"{results['first_image']['first_image_seconds']:.2f} s | < 2 s |")

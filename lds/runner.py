@@ -285,25 +285,120 @@ def load_parameter_file(path: Path | None) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def default_jobs() -> int:
+    """How many chapters execute at once: ``LDS_JOBS`` if set, else 2 where there are at least 2 cores.
+
+    Two kernels with one thread each use two cores better than one kernel with two threads (lds-mini's
+    tensors are small; measured in the README's performance section). More than two rarely pays on a
+    laptop: each kernel holds its own copy of torch and the model."""
+    env = os.environ.get("LDS_JOBS")
+    if env:
+        try:
+            jobs = int(env)
+        except ValueError:
+            raise ValueError(f"LDS_JOBS={env!r}: give a whole number of chapters to execute at once") from None
+        if jobs < 1:
+            raise ValueError(f"LDS_JOBS={env!r}: give at least 1")
+        return jobs
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _worker_init(threads: int) -> None:
+    # Inherited by the kernel that papermill starts: torch, numpy's BLAS and OpenMP read these at import.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def _execute_in_worker(notebook: Path, output: Path, parameters: dict, force: bool, progress: bool) -> dict:
+    # A ChapterFailed travels back as plain fields (its constructor's arguments do not pickle as an exception's).
+    try:
+        return execute(notebook, output, parameters, force=force, progress=progress)
+    except ChapterFailed as err:
+        return {"chapter": err.chapter, "failed": (err.chapter, err.cell, err.error, err.output)}
+
+
+def _timings_file(out_dir: Path) -> Path:
+    return Path(out_dir) / "timings.json"
+
+
 def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: list[str] | None = None,
                  force: bool = False, progress: bool = True, root: Path | None = None,
-                 model: str | None = None) -> list[dict]:
+                 model: str | None = None, jobs: int | None = None) -> list[dict]:
     """Execute every chapter (or ``only`` those) into ``out_dir``; stops at the first failure.
 
-    ``model`` (a folder or hub id) is passed to every chapter that has a ``model`` parameter."""
+    ``model`` (a folder or hub id) is passed to every chapter that has a ``model`` parameter.
+    ``jobs`` chapters execute at once (default :func:`default_jobs`), each kernel with its share of the
+    cores; the longest chapters (by the last run's ``timings.json``) start first. A chapter that reads the
+    other chapters' results (an ``executed_dir`` parameter: the conclusion, the ledger) starts only when
+    every chapter before it in ``_toc.yml`` has finished. Results are returned in the table of contents'
+    order."""
     root = root or book_root()
     per_chapter = load_parameter_file(parameter_file)
     out_dir = Path(out_dir)
-    results = []
+    jobs = default_jobs() if jobs is None else jobs
+    todo = []
     for nb in chapters(root):
         if nb.parent.name != "notebooks" or (only and nb.stem not in only):
             continue
-        out = out_dir / "notebooks" / nb.name
         params = dict(per_chapter.get(nb.stem, {}))
         if model is not None and any(p.name == "model" for p in parameters_of(nb)):
             params["model"] = model
-        results.append(execute(nb, out, params, force=force, progress=progress))
+        todo.append((nb, out_dir / "notebooks" / nb.name, params))
+    if jobs <= 1 or len(todo) <= 1:
+        results = [execute(nb, out, params, force=force, progress=progress) for nb, out, params in todo]
+    else:
+        results = _execute_parallel(todo, out_dir, jobs, force, progress)
+    timings = _timings_file(out_dir)
+    try:
+        known = json.loads(timings.read_text()) if timings.exists() else {}
+    except ValueError:
+        known = {}
+    known.update({r["chapter"]: r["seconds"] for r in results if not r["skipped"]})
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    timings.write_text(json.dumps(known, indent=1, sort_keys=True))
     return results
+
+
+def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progress: bool) -> list[dict]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    try:
+        last = json.loads(_timings_file(out_dir).read_text())
+    except (OSError, ValueError):
+        last = {}
+    reads = {nb.stem: any(p.name == "executed_dir" for p in parameters_of(nb)) for nb, _, _ in todo}
+    order = [nb.stem for nb, _, _ in todo]
+    pending = sorted(todo, key=lambda t: -float(last.get(t[0].stem, 0.0)))  # longest first; stable otherwise
+    done: dict[str, dict] = {}
+    running = {}
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    failure = None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(threads,)) as pool:
+        while (pending and failure is None) or running:
+            for item in list(pending):
+                if failure is not None or len(running) >= jobs:
+                    break
+                nb = item[0]
+                before = order[:order.index(nb.stem)]
+                if reads[nb.stem] and not all(s in done for s in before):
+                    continue  # waits for every chapter before it
+                pending.remove(item)
+                running[pool.submit(_execute_in_worker, nb, item[1], item[2], force, progress)] = nb.stem
+            if not running:
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                stem = running.pop(fut)
+                result = fut.result()
+                if "failed" in result:
+                    failure = failure or ChapterFailed(*result["failed"])
+                else:
+                    done[stem] = result
+    if failure is not None:
+        raise failure
+    return [done[s] for s in order if s in done]
 
 
 def model_build_dir(model: str | None) -> Path:
@@ -372,7 +467,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="re-execute even if nothing changed")
     p.add_argument("--no-build", action="store_true", help="execute only; do not build HTML")
     p.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="chapters executed at once (default: LDS_JOBS, else 2 on a machine with 2 or more cores)")
     args = p.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        p.error("--jobs must be at least 1")
     root = book_root()
     base = model_build_dir(args.model)
     args.executed = args.executed or str(base / "executed")
@@ -389,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         results = execute_book(root / args.executed, args.parameters, only=args.only, force=args.force, root=root,
-                               model=args.model)
+                               model=args.model, jobs=args.jobs)
     except ChapterFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -183,3 +183,85 @@ def test_file_hashes_are_computed_once_per_process(monkeypatch, tmp_path):
     assert runner.file_digest(f) == first and len(calls) == 1
     _flip_a_byte(f)
     assert runner.file_digest(f) != first and len(calls) == 2
+
+
+def test_papermill_reads_every_parameters_cell_as_the_runner_does():
+    """papermill injects parameters by parsing the tagged cell itself; a line it cannot parse (an ``=`` in a
+    comment, say) is passed on as an "unknown parameter" with a warning in the executed chapter."""
+    from papermill.translators import PythonTranslator
+
+    for nb in [nb for nb in chapters(ROOT) if nb.parent.name == "notebooks"]:
+        cell = next(c for c in json.loads(nb.read_text())["cells"]
+                    if "parameters" in c.get("metadata", {}).get("tags", []))
+        source = "".join(cell["source"])
+        seen = [p.name for p in PythonTranslator.inspect({"source": source})]
+        assert seen == [p.name for p in parameters_of(nb)], nb.name
+
+
+def _three_chapter_book(folder: Path, failing: str | None = None) -> Path:
+    """01 and 02 record a number; 03 reads the executed copies of both (an ``executed_dir`` parameter)."""
+    import nbformat
+
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "book").mkdir()
+    stems = ["01_one", "02_two", "03_reader"]
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
+                                     + "".join(f"  - file: notebooks/{s}\n" for s in stems))
+    bodies = {
+        "01_one": ('seed = 1  # a seed', "import time; time.sleep(2)\nfrom lds.record import record\nrecord('n', seed)"),
+        "02_two": ('seed = 2  # a seed', "from lds.record import record\nrecord('n', seed)"),
+        "03_reader": ('executed_dir = "."  # where the other chapters are',
+                      "from pathlib import Path\nfrom lds.record import read_records, record\n"
+                      "record('sum', sum(read_records(Path(executed_dir) / f'{s}.ipynb')['n'] "
+                      "for s in ('01_one', '02_two')))"),
+    }
+    for stem in stems:
+        params, body = bodies[stem]
+        if stem == failing:
+            body = "raise RuntimeError('boom')"
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell(params)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {stem}"), cell, nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(folder / "notebooks" / f"{stem}.ipynb"))
+    return folder
+
+
+def test_book_executes_two_chapters_at_once_and_the_reader_waits(tmp_path):
+    from lds.record import read_records
+    from lds.runner import execute_book
+
+    book = _three_chapter_book(tmp_path / "book")
+    out = tmp_path / "exec"
+    results = execute_book(out, root=book, progress=False, jobs=2)
+    assert [r["chapter"] for r in results] == ["01_one", "02_two", "03_reader"]  # the table of contents' order
+    # 03 ran after both others finished (01 sleeps, so 03 would otherwise have started beside it and failed)
+    assert read_records(out / "notebooks" / "03_reader.ipynb")["sum"] == 3
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings) == {"01_one", "02_two", "03_reader"} and timings["01_one"] >= 2
+    again = execute_book(out, root=book, progress=False, jobs=2)
+    assert all(r["skipped"] for r in again)
+
+
+def test_a_failing_chapter_stops_the_parallel_book_and_is_named(tmp_path):
+    from lds.runner import execute_book
+
+    book = _three_chapter_book(tmp_path / "book", failing="02_two")
+    with pytest.raises(ChapterFailed, match=r"02_two.*boom") as err:
+        execute_book(tmp_path / "exec", root=book, progress=False, jobs=2)
+    assert err.value.output.exists()
+    assert not (tmp_path / "exec" / "notebooks" / "03_reader.ipynb").exists(), "the reader never started"
+
+
+def test_jobs_setting_is_checked(monkeypatch):
+    from lds.runner import default_jobs
+
+    monkeypatch.setenv("LDS_JOBS", "3")
+    assert default_jobs() == 3
+    monkeypatch.setenv("LDS_JOBS", "many")
+    with pytest.raises(ValueError, match="whole number"):
+        default_jobs()
+    monkeypatch.setenv("LDS_JOBS", "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        default_jobs()
