@@ -225,7 +225,12 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(output.parent),
                             progress_bar=False, log_output=False, kernel_name="python3",
-                            execution_timeout=timeout, report_mode=False, config=_kernel_config())
+                            execution_timeout=timeout, report_mode=False, config=_kernel_config(),
+                            # jupyter_client interrupts every kernel it shuts down; a kernel still finishing a
+                            # message then logs "KeyboardInterrupt caught in kernel" at ERROR level onto the
+                            # runner's terminal after the chapter succeeded. The kernel's own log is quiet below
+                            # CRITICAL; errors in cells are in the executed notebook and raise ChapterFailed.
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as err:
         stamp.unlink(missing_ok=True)
         scrub(output)
@@ -285,12 +290,32 @@ def load_parameter_file(path: Path | None) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+# Two chapters at once need about 2.5 GB (two kernels of about 1 GB each, measured in the README's performance
+# section); one at a time about 1.4 GB. Below this much free memory the runner executes one chapter at a time.
+TWO_JOBS_MEMORY_BYTES = 4 * 1024 ** 3
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux's MemAvailable), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def default_jobs() -> int:
-    """How many chapters execute at once: ``LDS_JOBS`` if set, else 2 where there are at least 2 cores.
+    """How many chapters execute at once: ``LDS_JOBS`` if set; else 2 on a machine with at least 2 cores and
+    4 GiB of available memory, 1 otherwise.
 
     Two kernels with one thread each use two cores better than one kernel with two threads (lds-mini's
-    tensors are small; measured in the README's performance section). More than two rarely pays on a
-    laptop: each kernel holds its own copy of torch and the model."""
+    tensors are small): the whole book in about 300 s instead of about 500 s on 2 cores, for about 1 GB more
+    memory (README, performance). More than two rarely pays on a laptop: each kernel holds its own torch."""
     env = os.environ.get("LDS_JOBS")
     if env:
         try:
@@ -300,21 +325,10 @@ def default_jobs() -> int:
         if jobs < 1:
             raise ValueError(f"LDS_JOBS={env!r}: give at least 1")
         return jobs
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
-
-
-def _worker_init(threads: int) -> None:
-    # Inherited by the kernel that papermill starts: torch, numpy's BLAS and OpenMP read these at import.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-
-
-def _execute_in_worker(notebook: Path, output: Path, parameters: dict, force: bool, progress: bool) -> dict:
-    # A ChapterFailed travels back as plain fields (its constructor's arguments do not pickle as an exception's).
-    try:
-        return execute(notebook, output, parameters, force=force, progress=progress)
-    except ChapterFailed as err:
-        return {"chapter": err.chapter, "failed": (err.chapter, err.cell, err.error, err.output)}
+    memory = _available_memory()
+    if (os.cpu_count() or 1) >= 2 and (memory is None or memory >= TWO_JOBS_MEMORY_BYTES):
+        return 2
+    return 1
 
 
 def _timings_file(out_dir: Path) -> Path:
@@ -360,8 +374,10 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
 
 
 def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progress: bool) -> list[dict]:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Run ``todo`` with ``jobs`` kernels at once. Each chapter still gets its own kernel process; the threads here
+    only wait on them. The kernels inherit one environment, set for the whole run: offline, and ``cores // jobs``
+    threads each for torch, OpenMP and BLAS."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     try:
         last = json.loads(_timings_file(out_dir).read_text())
@@ -370,32 +386,41 @@ def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progres
     reads = {nb.stem: any(p.name == "executed_dir" for p in parameters_of(nb)) for nb, _, _ in todo}
     order = [nb.stem for nb, _, _ in todo]
     pending = sorted(todo, key=lambda t: -float(last.get(t[0].stem, 0.0)))  # longest first; stable otherwise
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+           **{v: os.environ.get(v, threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     done: dict[str, dict] = {}
     running = {}
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     failure = None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(threads,)) as pool:
-        while (pending and failure is None) or running:
-            for item in list(pending):
-                if failure is not None or len(running) >= jobs:
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            while (pending and failure is None) or running:
+                for item in list(pending):
+                    if failure is not None or len(running) >= jobs:
+                        break
+                    nb = item[0]
+                    before = order[:order.index(nb.stem)]
+                    if reads[nb.stem] and not all(s in done for s in before):
+                        continue  # waits for every chapter before it
+                    pending.remove(item)
+                    running[pool.submit(execute, nb, item[1], item[2], force=force, progress=progress)] = nb.stem
+                if not running:
                     break
-                nb = item[0]
-                before = order[:order.index(nb.stem)]
-                if reads[nb.stem] and not all(s in done for s in before):
-                    continue  # waits for every chapter before it
-                pending.remove(item)
-                running[pool.submit(_execute_in_worker, nb, item[1], item[2], force, progress)] = nb.stem
-            if not running:
-                break
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                stem = running.pop(fut)
-                result = fut.result()
-                if "failed" in result:
-                    failure = failure or ChapterFailed(*result["failed"])
-                else:
-                    done[stem] = result
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    stem = running.pop(fut)
+                    try:
+                        done[stem] = fut.result()
+                    except ChapterFailed as err:
+                        failure = failure or err
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     if failure is not None:
         raise failure
     return [done[s] for s in order if s in done]

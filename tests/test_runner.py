@@ -265,3 +265,16 @@ def test_jobs_setting_is_checked(monkeypatch):
     monkeypatch.setenv("LDS_JOBS", "0")
     with pytest.raises(ValueError, match="at least 1"):
         default_jobs()
+
+
+def test_one_chapter_at_a_time_where_memory_is_short(monkeypatch):
+    import lds.runner as runner
+
+    monkeypatch.delenv("LDS_JOBS", raising=False)
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runner, "_available_memory", lambda: 2 * 1024 ** 3)
+    assert runner.default_jobs() == 1
+    monkeypatch.setattr(runner, "_available_memory", lambda: 8 * 1024 ** 3)
+    assert runner.default_jobs() == 2
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 1)
+    assert runner.default_jobs() == 1
