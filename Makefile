@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 ## MODEL=<diffusers folder or hub id> builds it on that model into _build/models/<name>/html (book/gpu.md)
 MODEL ?=
 book: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m lds.runner $(if $(MODEL),--model "$(MODEL)")
+	HF_HUB_OFFLINE=1 $(PY) -m lds.book.runner $(if $(MODEL),--model "$(MODEL)")
 
 ## Unit tests, every chapter at CI size, the strict book build and the browser test
 test: $(STAMP)

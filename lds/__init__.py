@@ -19,7 +19,7 @@ _LAZY = {
     "record_cross_attention": "lds.attention",
     "apply_guidance": "lds.guidance",
     "load_corpus": "lds.corpus",
-    "show_receipt": "lds.receipt",
+    "show_receipt": "lds.book.receipt",
     "run_audit": "lds.audit",
 }
 

@@ -496,7 +496,7 @@ def run_audit(spec, out: str | os.PathLike | None = None, overrides: dict | None
 
     from .corpus import load_corpus
     from .pipeline import load_pipeline
-    from .receipt import receipt
+    from .book.receipt import receipt
 
     s = spec if isinstance(spec, AuditSpec) else load_spec(spec, overrides)
     if isinstance(spec, AuditSpec) and overrides:

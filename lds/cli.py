@@ -33,7 +33,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_info(args) -> int:
     from .pipeline import available_models, downloads_allowed
-    from .receipt import versions
+    from .book.receipt import versions
 
     print("lds: latent diffusion, taken apart")
     for k, v in versions().items():
@@ -128,7 +128,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_chapters(args) -> int:
-    from .runner import chapters, parameters_of
+    from .book.runner import chapters, parameters_of
 
     for nb in chapters():
         if nb.parent.name != "notebooks":
@@ -141,7 +141,7 @@ def cmd_chapters(args) -> int:
 
 
 def cmd_rerun(args) -> int:
-    from .rerun import RerunError, rerun, rerun_batch
+    from .book.rerun import RerunError, rerun, rerun_batch
 
     params = {name: value for name, value in (args.param or [])}
     try:

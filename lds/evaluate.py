@@ -26,6 +26,8 @@ import torch
 
 from .corpus import LANGUAGES, load_corpus
 from .pipeline import model_source
+from .measures import LUMA, ssim
+from .measures import nn_ranks as _nn_ranks  # noqa: F401  (the model card's measures, defined once in lds.measures)
 
 
 @dataclasses.dataclass
@@ -39,55 +41,6 @@ class EvalConfig:
     # The uniform sample above gives faces 2 prompts and food 3: too few to say anything per kind. Kinds with
     # fewer are topped up from a second seeded draw (the headline numbers stay on the uniform sample).
     min_per_kind: int = 10
-
-
-def _nn_ranks(query: torch.Tensor, bank: torch.Tensor, targets: np.ndarray, metric: str) -> np.ndarray:
-    """Rank (0 = nearest) of each target among the bank, for each query."""
-    if metric == "cosine":
-        sim = query @ bank.T
-    else:  # negative squared distance
-        sim = -torch.cdist(query, bank) ** 2
-    target_sim = sim[torch.arange(len(targets)), torch.as_tensor(targets)]
-    return (sim > target_sim[:, None]).sum(1).numpy()
-
-
-# ITU-R BT.601 luma weights (the Y of YCbCr, on which Wang et al. computed SSIM for colour images)
-LUMA = (0.299, 0.587, 0.114)
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: int = 11,
-         sigma: float = 1.5) -> torch.Tensor:
-    """Structural similarity (Wang et al. 2004) of each pair of images: (N, C, H, W) -> (N,).
-
-    RGB images are compared on their luminance (:data:`LUMA`). The statistics are local, under an 11x11
-    Gaussian window (σ = 1.5) and with K1 = 0.01, K2 = 0.03 as in the paper; windows that would cross the
-    border are left out ("valid"), and the per-window values averaged. This is what scikit-image's
-    ``structural_similarity(x, y, data_range=1, gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False)`` computes. 1 for identical images; near 0 for unrelated ones.
-    """
-    if x.shape != y.shape:
-        raise ValueError(f"ssim needs images of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    x, y = x.double(), y.double()
-    if x.shape[1] == 3:
-        w = torch.tensor(LUMA, dtype=x.dtype).view(1, 3, 1, 1)
-        x, y = (x * w).sum(1, keepdim=True), (y * w).sum(1, keepdim=True)
-    if min(x.shape[-2:]) < win_size:
-        raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} are smaller than the {win_size}x{win_size} window")
-    r = torch.arange(win_size, dtype=x.dtype) - (win_size - 1) / 2
-    g = torch.exp(-r ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    window = (g[:, None] * g[None, :]).expand(x.shape[1], 1, win_size, win_size)
-
-    def blur(t):
-        return torch.nn.functional.conv2d(t, window, groups=x.shape[1])
-
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x ** 2
-    var_y = blur(y * y) - mu_y ** 2
-    cov = blur(x * y) - mu_x * mu_y
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    return s.flatten(1).mean(1).float()
 
 
 def ssim_to_named(images: torch.Tensor, targets: np.ndarray, corpus) -> np.ndarray:

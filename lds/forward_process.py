@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 import torch
 import torch.nn.functional as F
+from .measures import high_frequency_share, radial_spectrum  # noqa: F401  (chapter 4's measures, defined once in lds.measures)
 
 
 def alphas_cumprod(scheduler) -> torch.Tensor:
@@ -92,27 +93,4 @@ def losses_on_batches(unet, latents: torch.Tensor, prompt_embeds: torch.Tensor, 
 # Frequencies: where detail lives
 # ---------------------------------------------------------------------------------------------
 
-def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Tensor:
-    """Share of each image's spectral energy above ``cutoff`` x Nyquist: (N, 3, H, W) -> (N,).
 
-    The mean (the 0-frequency term) is removed first, so a flat image has no share to speak of.
-    Outlines and broad shapes are low frequencies; edges, texture and noise are high ones.
-    The measure is :func:`lds.denoising.band_energy`'s, which chapter 7 uses at its own cutoff.
-    """
-    from .denoising import band_energy
-
-    return torch.from_numpy(band_energy(images, cutoff)["high_share"])
-
-
-def radial_spectrum(images: torch.Tensor, bins: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Mean spectral energy per band of radial frequency (fractions of Nyquist): (centres, (N, bins))."""
-    from .denoising import radial_frequency
-
-    x = images.float().cpu()
-    x = x - x.mean(dim=(-2, -1), keepdim=True)
-    p = torch.fft.fft2(x).abs().pow(2).sum(-3)  # (N, H, W), summed over colour channels
-    r = radial_frequency(*p.shape[-2:]).clamp(max=1.0)
-    edges = torch.linspace(0, 1.0, bins + 1)
-    band = torch.bucketize(r, edges[1:-1])
-    out = torch.stack([(p * (band == k)).flatten(1).sum(1) / (band == k).sum().clamp_min(1) for k in range(bins)], 1)
-    return ((edges[:-1] + edges[1:]) / 2).numpy(), out.numpy()

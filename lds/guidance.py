@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
+from .measures import diversity, hsv_saturation, spearman  # noqa: F401  (chapter 8's measures, defined once in lds.measures)
 
 MAX_GUIDANCE = 1000.0  # beyond this every pixel saturates; larger values are refused, not clipped
 
@@ -108,13 +109,6 @@ class GuidanceRecorder:
         self.pushed.append(float(((state.noise_pred.float().flatten(1) - u).norm(dim=1) / norm).mean()))
 
 
-def hsv_saturation(images: torch.Tensor) -> torch.Tensor:
-    """Mean HSV saturation, (max - min) / max over RGB, of each ``(B, 3, H, W)`` image in [0, 1]."""
-    x = torch.as_tensor(images).float()
-    hi, lo = x.max(1).values, x.min(1).values
-    return torch.where(hi > 0, (hi - lo) / hi.clamp_min(1e-12), torch.zeros_like(hi)).flatten(1).mean(1)
-
-
 def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
     """Per image, the share of decoded values outside [-1, 1], before :func:`generate` clamps them.
 
@@ -125,16 +119,6 @@ def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
 
     image = decode_latents(pipe.vae, latents, raw=True)
     return (image.abs() > 1).flatten(1).float().mean(1)
-
-
-def diversity(images: torch.Tensor) -> float:
-    """Mean RMS pixel distance between every pair of images (seeds): 0 when all are the same."""
-    x = torch.as_tensor(images).float().flatten(1)
-    if len(x) < 2:
-        return 0.0
-    d = torch.cdist(x, x) / x.shape[1] ** 0.5
-    n = len(x)
-    return float(d.sum() / (n * (n - 1)))
 
 
 def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> torch.Tensor:
@@ -150,20 +134,3 @@ def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> 
     return torch.from_numpy(clip_score(clip_model, tokenizer, x, [prompt] * len(x)))
 
 
-def spearman(x, y) -> float:
-    """Spearman's rank correlation (ties get their average rank): +1 when y always rises with x."""
-    import numpy as np
-
-    def ranks(v):
-        v = np.asarray(v, dtype=float)
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in np.unique(v):  # average the ranks of ties
-            r[v == value] = r[v == value].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return 0.0
-    return float(np.corrcoef(rx, ry)[0, 1])

@@ -106,7 +106,7 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
         dtype = getattr(torch, name)
     # local_files_only is what keeps a load offline: no weights are fetched (tests/test_provenance.py).
     # Setting HF_HUB_OFFLINE here would change nothing, since huggingface_hub reads it once, at import;
-    # set before Python starts (make and lds.runner do), it also stops huggingface_hub 2.x's one
+    # set before Python starts (make and lds.book.runner do), it also stops huggingface_hub 2.x's one
     # request per process for its user-agent registry (3-second timeout), which local_files_only does not.
     offline = kind != "hub"
     if safety_checker is None:

@@ -69,8 +69,8 @@ def writes_stay_in(folder: Path, root: Path = ROOT):
 @pytest.fixture(scope="session")
 def executed():
     """``executed("05_tokenization")`` -> the chapter's records, executing it (once) if needed."""
-    from lds.record import read_records
-    from lds.runner import execute, find_chapter, load_parameter_file
+    from lds.book.record import read_records
+    from lds.book.runner import execute, find_chapter, load_parameter_file
 
     params = load_parameter_file(CI_PARAMETERS)
     cache = {}

@@ -224,7 +224,7 @@ def check_exercise(item: str, params: dict, params_of) -> tuple[list[str], bool]
 
 
 def _params_of(chapter: str) -> dict:
-    from lds.runner import find_chapter
+    from lds.book.runner import find_chapter
 
     return parameters(find_chapter(chapter, ROOT))
 
@@ -375,7 +375,7 @@ def test_seminar_is_built_on_the_framework_chapter_and_trained_words():
 
 def _params_of_or_framework(chapter: str) -> dict:
     """A chapter's parameters; chapter 0 may not exist on a branch without it, where only its `emoji` is known."""
-    from lds.runner import find_chapter
+    from lds.book.runner import find_chapter
 
     try:
         return parameters(find_chapter(chapter, ROOT))

@@ -20,7 +20,7 @@ _BUILT: dict = {}
 
 def toc_pages() -> list[str]:
     """Every page the table of contents lists, in order (``book/intro``, ``notebooks/01_ensemble`` ...)."""
-    from lds.runner import _toc_files
+    from lds.book.runner import _toc_files
 
     return _toc_files(ROOT)
 
@@ -33,7 +33,7 @@ def execute_all(executed) -> Path:
     """
     if "ledger" in _BUILT:
         return _BUILT["ledger"]
-    from lds.runner import chapters, execute, load_parameter_file
+    from lds.book.runner import chapters, execute, load_parameter_file
 
     for nb in chapters(ROOT):
         if nb.parent.name == "notebooks" and nb.stem != "10_claims":
@@ -52,7 +52,7 @@ def build_ci_book(executed) -> Path:
     if os.environ.get("LDS_TEST_HTML"):
         _BUILT["html"] = Path(os.environ["LDS_TEST_HTML"]).resolve()
         return _BUILT["html"]
-    from lds.runner import build_book
+    from lds.book.runner import build_book
 
     execute_all(executed)
     _BUILT["html"] = build_book(EXECUTED, HTML_CI, strict=True, root=ROOT)

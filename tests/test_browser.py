@@ -240,7 +240,7 @@ def test_rerun_page_shows_tables_and_typesets_math_offline(browser, tmp_path):
     typeset by the vendored MathJax copied beside it, opened from disk with no network."""
     from conftest import one_chapter_book
 
-    from lds.rerun import rerun
+    from lds.book.rerun import rerun
 
     cell = ('from IPython.display import Markdown, display\n'
             'display(Markdown("| setting | weights |\\n|---|---|\\n| 7.5 | (-6.5, 7.5) |\\n\\n'

@@ -101,7 +101,7 @@ def test_framework_terms_are_in_the_glossary():
 
 
 def test_framework_chapter_comes_first_and_has_its_sections():
-    from lds.runner import _toc_files
+    from lds.book.runner import _toc_files
 
     files = _toc_files(ROOT)
     assert files.index("notebooks/00_framework") < files.index("notebooks/01_ensemble")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lds import ensemble
-from lds.record import VERDICTS
+from lds.book.record import VERDICTS
 
 
 # -- lds/ensemble.py -------------------------------------------------------------------------------

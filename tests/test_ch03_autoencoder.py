@@ -8,7 +8,7 @@ import torch
 
 from lds import inspect_autoencoder as ia
 from lds.autoencoder import NLayerDiscriminator, compression_ratio, receptive_field
-from lds.record import VERDICTS
+from lds.book.record import VERDICTS
 
 
 # -- the module, without a model ---------------------------------------------------------------

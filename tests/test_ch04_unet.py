@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lds import forward_process as fp
-from lds.record import VERDICTS
+from lds.book.record import VERDICTS
 from lds.unet import SCHEDULE, UNetTrainConfig, build_unet, describe_blocks, skip_connections_scaled, \
     skip_connections_scaled_at
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lds.record import VERDICTS
+from lds.book.record import VERDICTS
 
 
 @pytest.fixture(scope="module")

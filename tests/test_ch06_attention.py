@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lds.attention import cross_attention_layers
-from lds.record import VERDICTS
+from lds.book.record import VERDICTS
 
 
 @pytest.fixture(scope="module")

@@ -92,7 +92,7 @@ def test_unmarked_default_across_the_dial(records):
 def test_dial_over_precomputed_images():
     import numpy as np
 
-    from lds.dials import image_dial, image_strip
+    from lds.book.dials import image_dial, image_strip
 
     images = [np.full((8, 8, 3), v, dtype=np.float32) for v in (0.0, 0.5, 1.0)]
     box = image_dial(images, [0.0, 7.5, 25.0], "guidance")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lds.claims import CLAIMS
+from lds.book.claims import CLAIMS
 
 
 def test_conclusion_counts_match_chapters(executed):

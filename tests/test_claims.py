@@ -1,4 +1,4 @@
-"""The claims registry and the ledger (lds/claims.py, notebooks/10_claims.ipynb)."""
+"""The claims registry and the ledger (lds/book/claims.py, notebooks/10_claims.ipynb)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lds.claims import CLAIMS, NOT_CHECKED, NOT_STATED, collect, ledger_html, summary
-from lds.record import CLAIM_PREFIX, VERDICTS, read_records
+from lds.book.claims import CLAIMS, NOT_CHECKED, NOT_STATED, collect, ledger_html, summary
+from lds.book.record import CLAIM_PREFIX, VERDICTS, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not shipped with the book: it sits beside the checkout (../shared/paper/), on CI too. LDS_PAPER points
@@ -129,7 +129,7 @@ def test_ledger_records_every_claim_after_all_chapters(executed):
     """After chapters 01-09 have executed, the ledger finds a record for each of the 24 claims."""
     from test_book import execute_all
 
-    from lds.runner import chapters
+    from lds.book.runner import chapters
 
     stems = [nb.stem for nb in chapters(ROOT) if re.fullmatch(r"0[1-9]_\w+", nb.stem)]
     assert len(stems) == 9, f"chapters 01-09 are not all in the book yet: {stems}"
@@ -166,7 +166,7 @@ def test_ledger_shows_test_threshold_and_counts(tmp_path):
     (-0.80, "holds", False), (-0.52, "holds with a qualifier", True), (-0.50, "does not hold", True),
     (-0.10, "does not hold", False)])
 def test_margin_verdict_reports_a_hair(value, expected, hair):
-    from lds.record import margin_verdict
+    from lds.book.record import margin_verdict
 
     verdict, qualifier = margin_verdict(value, -0.5, 0.05, above=False)
     assert verdict == expected

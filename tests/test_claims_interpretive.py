@@ -1,4 +1,4 @@
-"""The interpretive claims in the ledger (lds.claims.INTERPRETIVE, notebooks/10_claims.ipynb)."""
+"""The interpretive claims in the ledger (lds.book.claims.INTERPRETIVE, notebooks/10_claims.ipynb)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lds.claims import CLAIMS, INTERPRETIVE, INTERPRETIVE_VERDICT, interpretive_evidence, interpretive_html
-from lds.record import VERDICTS
+from lds.book.claims import CLAIMS, INTERPRETIVE, INTERPRETIVE_VERDICT, interpretive_evidence, interpretive_html
+from lds.book.record import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not shipped with the book: it sits beside the checkout (../shared/paper/), on CI too; LDS_PAPER overrides.

@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import one_chapter_book
 
 from lds.cli import main
-from lds.rerun import rerun
+from lds.book.rerun import rerun
 
 
 def _book_generating(tmp_path: Path) -> Path:

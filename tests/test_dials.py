@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lds.dials import bar_image, image_dial
-from lds.runner import execute, find_chapter, load_parameter_file
+from lds.book.dials import bar_image, image_dial
+from lds.book.runner import execute, find_chapter, load_parameter_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lds.runner import chapters
+from lds.book.runner import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "_build" / "executed-ci" / "notebooks"

@@ -118,7 +118,7 @@ def test_lds_train_stage_resumes_through_the_cli(tmp_path, capsys):
 # positive control.
 
 def test_a_write_outside_the_folder_is_caught(tmp_path):
-    from lds.runner import execute
+    from lds.book.runner import execute
 
     book = one_chapter_book(tmp_path / "book", "01_writer", "name = 'x'  # a file name",
                             ["from pathlib import Path\nPath(name).write_text('written')"])

@@ -44,7 +44,8 @@ def test_other_folder_and_pipeline_assembled_in_memory(tmp_path, plain):
 
 def test_instruments_work_on_a_plain_pipeline(pipe, plain):
     """Every instrument that asks where the model came from gives the same answer for both."""
-    from lds import ensemble, receipt, token_stats
+    from lds import ensemble, token_stats
+    from lds.book import receipt
 
     assert ensemble.training_config(plain) == ensemble.training_config(pipe) is not None
     assert ensemble.is_lds_mini(plain) and ensemble.is_lds_mini(pipe)

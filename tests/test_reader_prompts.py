@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lds.record import read_records
-from lds.runner import execute, find_chapter, load_parameter_file
+from lds.book.record import read_records
+from lds.book.runner import execute, find_chapter, load_parameter_file
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = ("a grinning face with big eyes and a red apple and a rocket and a penguin wearing sunglasses " * 4).strip()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import one_chapter_book
 
-from lds.rerun import RerunError, rerun, rerun_batch
-from lds.runner import ChapterFailed, chapters, check_parameters, execute, find_chapter, parameters_of
+from lds.book.rerun import RerunError, rerun, rerun_batch
+from lds.book.runner import ChapterFailed, chapters, check_parameters, execute, find_chapter, parameters_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _toy_book(tmp_path, failing=False):
     """A one-chapter book with the real layout, for fast runner tests."""
     body = ("raise RuntimeError('boom')" if failing
-            else "from lds.record import record\nrecord('echo', prompt)\nrecord('twice', seed * 2)")
+            else "from lds.book.record import record\nrecord('echo', prompt)\nrecord('twice', seed * 2)")
     return one_chapter_book(tmp_path, "01_toy", 'prompt = "red apple"  # the prompt\nseed = 0  # a seed\nscale = 1.5',
                             [body, "import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()"])
 
@@ -131,7 +131,7 @@ def _flip_a_byte(path: Path) -> None:
 def test_fingerprint_covers_weights_corpus_code_and_library_versions(tmp_path, monkeypatch):
     import shutil
 
-    from lds import runner
+    from lds.book import runner
 
     pkg = tmp_path / "lds"
     shutil.copytree(runner.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
@@ -139,8 +139,11 @@ def test_fingerprint_covers_weights_corpus_code_and_library_versions(tmp_path, m
     nb = _toy_book(tmp_path / "book") / "notebooks" / "01_toy.ipynb"
     base = runner.fingerprint(nb, {})
     assert runner.fingerprint(nb, {}) == base
+    # the runner lives in lds/book/ and still fingerprints the whole lds package, not its own folder
+    assert runner.PACKAGE_DIR.name == "lds" and (runner.PACKAGE_DIR / "book" / "runner.py").is_file()
     seen = {base}
-    for changed in ("weights/lds-mini/unet/diffusion_pytorch_model.safetensors", "data/corpus32.npz"):
+    for changed in ("weights/lds-mini/unet/diffusion_pytorch_model.safetensors", "data/corpus32.npz",
+                    "measures.py", "book/record.py"):
         _flip_a_byte(pkg / changed)
         fp = runner.fingerprint(nb, {})
         assert fp not in seen, f"a changed byte in {changed} left the fingerprint unchanged"
@@ -161,7 +164,7 @@ def test_fingerprint_covers_weights_corpus_code_and_library_versions(tmp_path, m
 def test_fingerprint_covers_a_model_folder_named_by_the_parameters(tmp_path):
     import shutil
 
-    from lds.runner import PACKAGE_DIR, fingerprint
+    from lds.book.runner import PACKAGE_DIR, fingerprint
 
     model = tmp_path / "model"
     shutil.copytree(PACKAGE_DIR / "weights" / "lds-mini" / "vae", model / "vae")
@@ -172,7 +175,7 @@ def test_fingerprint_covers_a_model_folder_named_by_the_parameters(tmp_path):
 
 
 def test_file_hashes_are_computed_once_per_process(monkeypatch, tmp_path):
-    from lds import runner
+    from lds.book import runner
 
     f = tmp_path / "w.bin"
     f.write_bytes(b"\0" * 1000)
@@ -208,10 +211,10 @@ def _three_chapter_book(folder: Path, failing: str | None = None) -> Path:
     (folder / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
                                      + "".join(f"  - file: notebooks/{s}\n" for s in stems))
     bodies = {
-        "01_one": ('seed = 1  # a seed', "import time; time.sleep(2)\nfrom lds.record import record\nrecord('n', seed)"),
-        "02_two": ('seed = 2  # a seed', "from lds.record import record\nrecord('n', seed)"),
+        "01_one": ('seed = 1  # a seed', "import time; time.sleep(2)\nfrom lds.book.record import record\nrecord('n', seed)"),
+        "02_two": ('seed = 2  # a seed', "from lds.book.record import record\nrecord('n', seed)"),
         "03_reader": ('executed_dir = "."  # where the other chapters are',
-                      "from pathlib import Path\nfrom lds.record import read_records, record\n"
+                      "from pathlib import Path\nfrom lds.book.record import read_records, record\n"
                       "record('sum', sum(read_records(Path(executed_dir) / f'{s}.ipynb')['n'] "
                       "for s in ('01_one', '02_two')))"),
     }
@@ -229,8 +232,8 @@ def _three_chapter_book(folder: Path, failing: str | None = None) -> Path:
 
 
 def test_book_executes_two_chapters_at_once_and_the_reader_waits(tmp_path):
-    from lds.record import read_records
-    from lds.runner import execute_book
+    from lds.book.record import read_records
+    from lds.book.runner import execute_book
 
     book = _three_chapter_book(tmp_path / "book")
     out = tmp_path / "exec"
@@ -245,7 +248,7 @@ def test_book_executes_two_chapters_at_once_and_the_reader_waits(tmp_path):
 
 
 def test_a_failing_chapter_stops_the_parallel_book_and_is_named(tmp_path):
-    from lds.runner import execute_book
+    from lds.book.runner import execute_book
 
     book = _three_chapter_book(tmp_path / "book", failing="02_two")
     with pytest.raises(ChapterFailed, match=r"02_two.*boom") as err:
@@ -255,7 +258,7 @@ def test_a_failing_chapter_stops_the_parallel_book_and_is_named(tmp_path):
 
 
 def test_jobs_setting_is_checked(monkeypatch):
-    from lds.runner import default_jobs
+    from lds.book.runner import default_jobs
 
     monkeypatch.setenv("LDS_JOBS", "3")
     assert default_jobs() == 3
@@ -268,7 +271,7 @@ def test_jobs_setting_is_checked(monkeypatch):
 
 
 def test_one_chapter_at_a_time_where_memory_is_short(monkeypatch):
-    import lds.runner as runner
+    import lds.book.runner as runner
 
     monkeypatch.delenv("LDS_JOBS", raising=False)
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)

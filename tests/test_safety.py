@@ -70,7 +70,7 @@ def test_cli_generation_in_a_process_with_network_blocked(tmp_path):
 # A connection to a documentation-only address (RFC 5737): refused by the guard at once; without the
 # guard it fails differently (unreachable or timed out) or, on an open network, connects.
 _PROBE = """import socket
-from lds.record import record
+from lds.book.record import record
 try:
     socket.create_connection(("192.0.2.1", 80), timeout=2).close()
     outcome = "connected"
@@ -80,8 +80,8 @@ record("outcome", outcome)"""
 
 
 def _probe(tmp_path, guarded: bool) -> str:
-    from lds.record import read_records
-    from lds.runner import execute
+    from lds.book.record import read_records
+    from lds.book.runner import execute
 
     book = one_chapter_book(tmp_path, "01_probe", "seed = 0  # unused", [_PROBE])
     out = tmp_path / "out" / "01_probe.ipynb"
@@ -98,7 +98,7 @@ def test_the_guard_is_live_inside_a_papermill_kernel(tmp_path):
 
 
 def _generating_chapters() -> list[str]:
-    from lds.runner import chapters
+    from lds.book.runner import chapters
 
     return [nb.stem for nb in chapters(ROOT) if nb.parent.name == "notebooks" and "generate(" in nb.read_text()]
 

@@ -94,7 +94,7 @@ def test_safety_checker_runs_as_in_diffusers(sd15, caplog):
     """Loaded and run when the folder ships one; a flagged image comes back black and the receipt
     counts it; switched off, diffusers' own warning says so."""
     from lds.pipeline import load_pipeline
-    from lds.receipt import receipt
+    from lds.book.receipt import receipt
     from lds.sampling import generate
 
     pipe = load_pipeline(str(sd15))
@@ -125,13 +125,13 @@ def test_lds_mini_has_no_safety_checker(pipe):
 
 
 def receipt_of(pipe):
-    from lds.receipt import receipt
+    from lds.book.receipt import receipt
 
     return receipt(pipe)
 
 
 def test_make_book_model_builds_into_its_own_folder(capsys):
-    from lds.runner import main, model_build_dir
+    from lds.book.runner import main, model_build_dir
 
     assert model_build_dir(None) == Path("_build")
     assert model_build_dir("stable-diffusion-v1-5/stable-diffusion-v1-5") == Path(
@@ -166,8 +166,8 @@ def test_every_chapter_runs_on_an_sd15_shaped_folder(sd15, tmp_path):
     """The whole book, on the SD-1.5-shaped folder, through ``make book MODEL=...``'s code path."""
     from test_outputs import warnings_in
 
-    from lds.record import read_records
-    from lds.runner import execute_book, load_parameter_file
+    from lds.book.record import read_records
+    from lds.book.runner import execute_book, load_parameter_file
 
     results = execute_book(tmp_path, ROOT / "tests" / "sd15_parameters.yml", root=ROOT, model=str(sd15), progress=True)
     assert len(results) >= 11 and not any(r["skipped"] for r in results)

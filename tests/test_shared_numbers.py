@@ -13,7 +13,7 @@ import pytest
 from lds import ensemble
 from lds import inspect_autoencoder as ia
 from lds.pipeline import lds_mini_path
-from lds.runner import find_chapter
+from lds.book.runner import find_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "_build" / "executed-ci"  # where conftest's `executed` fixture writes the chapters

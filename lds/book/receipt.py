@@ -38,13 +38,13 @@ def receipt(pipe=None, parameters: dict | None = None, seed: int | None = None) 
     out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
            "platform": f"{platform.system()} {platform.machine()}", "torch_threads": torch.get_num_threads()}
     if pipe is not None:
-        from .pipeline import model_source
+        from ..pipeline import model_source
 
         src = model_source(pipe).as_dict()
         out["model"] = {**src, "location": _public_location(src.get("location", ""))}
         out["device"] = str(pipe.unet.device)
         out["dtype"] = str(pipe.unet.dtype).replace("torch.", "")
-        from .safety import safety_summary
+        from ..safety import safety_summary
 
         out["safety_checker"] = safety_summary(pipe)  # whether one ran, and what it flagged
     if seed is not None:

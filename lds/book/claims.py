@@ -236,7 +236,7 @@ def collect(executed_dir: str | Path) -> dict:
                 continue
             number = int(name[len(CLAIM_PREFIX):])
             if number not in CLAIMS:
-                raise ValueError(f"{notebook.name} records claim {number}, which is not in lds.claims.CLAIMS "
+                raise ValueError(f"{notebook.name} records claim {number}, which is not in lds.book.claims.CLAIMS "
                                  f"(numbers 1-{max(CLAIMS)}).")
             title = title or _title(notebook)
             found[number].append({**row, "number": number, "chapter": notebook.stem, "title": title})

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the lds package (this file is lds/book/runner.py)
 
 
 class ChapterFailed(RuntimeError):
@@ -478,10 +478,10 @@ def build_book(executed_dir: Path, output_dir: Path, *, strict: bool = True, roo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lds.runner``: execute the chapters and build the book (used by ``make book``)."""
+    """``python -m lds.book.runner``: execute the chapters and build the book (used by ``make book``)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m lds.runner", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m lds.book.runner", description=main.__doc__)
     p.add_argument("--model", default=None,
                    help="run every chapter on this model (a diffusers folder or hub id) instead of lds-mini; "
                         "builds into _build/models/<name>/ unless --executed/--html say otherwise")
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     args.executed = args.executed or str(base / "executed")
     args.html = args.html or str(base / "html")
     if args.model is not None:
-        from .pipeline import ModelNotFoundError, resolve
+        from ..pipeline import ModelNotFoundError, resolve
 
         try:  # a wrong name fails here, before any chapter runs
             resolve(args.model)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 CLAIM_PREFIX = "claim:"
 # "interpretive": one of the paper's arguments about value, listed in the ledger with the evidence that
-# bears on it (lds.claims.INTERPRETIVE); no computation gives it another verdict.
+# bears on it (lds.book.claims.INTERPRETIVE); no computation gives it another verdict.
 # "not testable on lds-mini": the claim as the paper states it rests on something lds-mini never
 # learned (a token absent from its training captions, photographs of people); the chapter names the
 # Stable Diffusion 1.5 cell that would test it and what result would support or refute it.
@@ -35,7 +35,7 @@ def record(name: str, value, display: bool = False):
 
 def claim(number: int, *, lds_mini: str, sd15: str, verdict: str, cell: str, note: str = "", test: str = "",
           threshold: str = "", counts: str = "") -> dict:
-    """Record the chapter's finding on claim ``number`` of the ledger (lds.claims.CLAIMS).
+    """Record the chapter's finding on claim ``number`` of the ledger (lds.book.claims.CLAIMS).
 
     ``test`` says what was measured, ``threshold`` what value the verdict turns on and why (what would
     count as the claim failing), ``counts`` how many images, seeds and prompts the finding rests on.
