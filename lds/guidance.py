@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
-from .measures import diversity, hsv_saturation, spearman  # noqa: F401  (chapter 8's measures, defined once in lds.measures)
+from .measures import diversity, hsv_saturation, out_of_range, spearman  # noqa: F401  (chapter 8's measures, defined once in lds.measures)
 
 MAX_GUIDANCE = 1000.0  # beyond this every pixel saturates; larger values are refused, not clipped
 
@@ -107,18 +107,6 @@ class GuidanceRecorder:
         norm = u.norm(dim=1).clamp_min(1e-12)
         self.difference.append(float(((state.noise_pred_text.float().flatten(1) - u).norm(dim=1) / norm).mean()))
         self.pushed.append(float(((state.noise_pred.float().flatten(1) - u).norm(dim=1) / norm).mean()))
-
-
-def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
-    """Per image, the share of decoded values outside [-1, 1], before :func:`generate` clamps them.
-
-    The decoder's output range is [-1, 1]; what falls outside is pushed there by clamping, which
-    is where extreme guidance shows up as flat, saturated colour.
-    """
-    from .sampling import decode_latents
-
-    image = decode_latents(pipe.vae, latents, raw=True)
-    return (image.abs() > 1).flatten(1).float().mean(1)
 
 
 def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> torch.Tensor:

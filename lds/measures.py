@@ -18,14 +18,15 @@ rank of the named emoji        :func:`named_rank` (the model card's judge)     1
 structural similarity          :func:`ssim`                                   11
 skin tone of a gesture         :func:`classify_tone`, :func:`tone_shares`     7, 8, 12
 saturation                     :func:`hsv_saturation`                         8
+out-of-range share             :func:`out_of_range` (decodes latents)          8, 12
 diversity across seeds         :func:`diversity`                              8
 pixel-mean image               :func:`mean_image`                             8, 12
 distance from unconditional    :func:`distance_from_unconditional`            8, 12
 rank correlation               :func:`spearman`                               8
 =============================  =============================================  ==========
 
-The out-of-range share of guidance (:func:`lds.guidance.out_of_range`) decodes latents with the model's own
-autoencoder, so it stays beside the loop in :mod:`lds.guidance`.
+One measure needs the model: :func:`out_of_range` decodes latents with the pipeline's own autoencoder (before
+the clamp that hides what guidance pushed out of range).
 """
 
 from __future__ import annotations
@@ -280,6 +281,18 @@ def hsv_saturation(images: torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(images).float()
     hi, lo = x.max(1).values, x.min(1).values
     return torch.where(hi > 0, (hi - lo) / hi.clamp_min(1e-12), torch.zeros_like(hi)).flatten(1).mean(1)
+
+
+def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
+    """Per image, the share of decoded values outside [-1, 1], before :func:`lds.sampling.generate` clamps them.
+
+    The decoder's output range is [-1, 1]; what falls outside is pushed there by clamping, which
+    is where extreme guidance shows up as flat, saturated colour.
+    """
+    from .sampling import decode_latents
+
+    image = decode_latents(pipe.vae, latents, raw=True)
+    return (image.abs() > 1).flatten(1).float().mean(1)
 
 
 def diversity(images: torch.Tensor) -> float:
