@@ -162,16 +162,28 @@ def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_st
     corpus image they name (for the model card: one seed could flatter or wrong the model)."""
     import matplotlib.pyplot as plt
 
-    from .sampling import generate
+    from .sampling import batch_size_for, check_size, generate, initial_latents
 
     corpus = load_corpus()
     rows = list(KIND_GRID.items())
     cols = max(len(v) for _, v in rows)
     per = n_seeds + 1  # each prompt: its seeds, then the corpus image
+    # Each row's images for seed s are those of generate(pipe, row_prompts, seed=s): the row's starting noise is
+    # drawn as that call draws it, and the rows go through the loop together in batches sized for the image.
+    flat = [(r, p) for r, (_, prompts) in enumerate(rows) for p in prompts]
+    chunk = batch_size_for(check_size(pipe, None, None)[0])
+    drawn = {}
+    for k in range(n_seeds):
+        start = torch.cat([initial_latents(pipe, seed + k, batch_size=len(prompts)) for _, prompts in rows])
+        images = []
+        for i in range(0, len(flat), chunk):
+            images += list(generate(pipe, [p for _, p in flat[i:i + chunk]], guidance_scale=guidance_scale,
+                                    num_inference_steps=num_inference_steps, latents=start[i:i + chunk]).images)
+        for (r, p), image in zip(flat, images):
+            drawn[(r, p, k)] = image
     fig, axes = plt.subplots(len(rows), per * cols, figsize=(per * cols * 0.9, len(rows) * 1.15), squeeze=False)
     for r, (kind, prompts) in enumerate(rows):
-        outs = [generate(pipe, prompts, seed=seed + k, guidance_scale=guidance_scale,
-                         num_inference_steps=num_inference_steps).images for k in range(n_seeds)]
+        outs = [[drawn[(r, p, k)] for p in prompts] for k in range(n_seeds)]
         for c, p in enumerate(prompts):
             try:
                 ref = corpus.rgb()[corpus.find(p)]
