@@ -36,16 +36,15 @@ def median_time(fn, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def run_with_peak_memory(cmd: list[str], env=None) -> tuple[float, float, int]:
-    """Wall time (s) and peak memory (MB) of a command and all its children.
+def run_with_peak_memory(cmd: list[str], env=None) -> tuple[float, float, float]:
+    """Wall time (s), peak memory (MB) and peak summed RSS (MB) of a command and all its children.
 
     Memory is the peak of the summed proportional set size (PSS: each shared page counted once, split between
     the processes that map it). Summing resident sizes (RSS) would count torch's shared libraries, about
-    0.5 GB of file-backed pages, once per kernel when two chapters execute at once; :data:`LAST_RSS_PEAK` keeps
-    that larger figure for comparison with rows measured before."""
+    0.5 GB of file-backed pages, once per kernel when two chapters execute at once; the third value is that larger
+    figure, for comparison with rows measured before."""
     import psutil
 
-    global LAST_RSS_PEAK
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = rss_peak = 0.0
@@ -74,13 +73,9 @@ def run_with_peak_memory(cmd: list[str], env=None) -> tuple[float, float, int]:
     th.start()
     _, err = proc.communicate()
     th.join()
-    LAST_RSS_PEAK = rss_peak
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
-    return time.perf_counter() - t0, peak, proc.returncode
-
-
-LAST_RSS_PEAK = 0.0
+    return time.perf_counter() - t0, peak, rss_peak
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,10 +83,11 @@ def _book_run(jobs: int, repeats: int) -> dict:
     results, rss, chapters = [], [], {}
     for _ in range(repeats):
         tmp = Path(tempfile.mkdtemp(prefix="lds-bench-book-"))
-        wall, peak, _ = run_with_peak_memory([PY, "-m", "lds.book.runner", "--executed", str(tmp), "--no-build", "--force"],
-                                             env={**os.environ, "HF_HUB_OFFLINE": "1", "LDS_JOBS": str(jobs)})
+        wall, peak, rss_peak = run_with_peak_memory([PY, "-m", "lds.book.runner", "--executed", str(tmp), "--no-build",
+                                                     "--force"], env={**os.environ, "HF_HUB_OFFLINE": "1",
+                                                                      "LDS_JOBS": str(jobs)})
         results.append((wall, peak))
-        rss.append(LAST_RSS_PEAK)
+        rss.append(rss_peak)
         if (tmp / "timings.json").exists():
             chapters = json.loads((tmp / "timings.json").read_text())
         shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,6 @@ import dataclasses
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .sampling import StepState, decode_latents, initial_latents
 from .measures import (  # noqa: F401  (chapter 7's measures, defined once in lds.measures)

@@ -26,8 +26,7 @@ import torch
 
 from .corpus import LANGUAGES, load_corpus
 from .pipeline import model_source
-from .measures import LUMA, ssim
-from .measures import nn_ranks as _nn_ranks  # noqa: F401  (the model card's measures, defined once in lds.measures)
+from .measures import LUMA, nn_ranks, ssim  # noqa: F401  (the model card's measures, defined once in lds.measures)
 
 
 @dataclasses.dataclass
@@ -80,7 +79,7 @@ def retrieval_scores(images: torch.Tensor, targets: np.ndarray, corpus, clip_mod
         bank = bank_embeds if bank_embeds is not None else image_embeds(clip_model, rgb)
         judges.append(("clip", image_embeds(clip_model, images), bank, "cosine"))
     for name, q, bank, metric in judges:
-        ranks = _nn_ranks(q, bank, targets, metric)
+        ranks = nn_ranks(q, bank, targets, metric)
         sim = q @ bank.T if metric == "cosine" else -torch.cdist(q, bank) ** 2
         nearest = sim.argmax(1).numpy()
         out[f"{name}_top1"] = float((ranks == 0).mean())

@@ -106,7 +106,8 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
 
     from .clip import image_embeds, load_clip
     from .corpus import load_corpus
-    from .evaluate import EvalConfig, _generate, _nn_ranks
+    from .evaluate import EvalConfig, _generate
+    from .measures import nn_ranks
     from .pipeline import model_source
 
     cfg = EvalConfig()
@@ -130,8 +131,8 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
     if small.shape[-2:] != rgb.shape[-2:]:
         small = torch.nn.functional.interpolate(small, size=rgb.shape[-2:], mode="area")
     bank = image_embeds(clip_model, rgb) if bank is None else bank
-    clip_rank = _nn_ranks(image_embeds(clip_model, small), bank, targets, "cosine")
-    pixel_rank = _nn_ranks(small.flatten(1), rgb.flatten(1), targets, "l2")
+    clip_rank = nn_ranks(image_embeds(clip_model, small), bank, targets, "cosine")
+    pixel_rank = nn_ranks(small.flatten(1), rgb.flatten(1), targets, "l2")
     weights = popularity(corpus, training_web)
     return DrawnWell(names, targets, clip_rank, pixel_rank, popularity_ranks(corpus, training_web)[targets],
                      weights[targets] * training_web.pairs, images)

@@ -104,15 +104,22 @@ def pipe():
 def one_chapter_book(folder: Path, stem: str, parameters: str, cells: list[str]) -> Path:
     """A book with the real layout (``_toc.yml``, ``book/``, ``notebooks/``) and one chapter:
     a cell tagged ``parameters`` holding ``parameters``, then one code cell per entry of ``cells``."""
+    return book_of_chapters(folder, {stem: (parameters, cells)})
+
+
+def book_of_chapters(folder: Path, chapters: dict[str, tuple[str, list[str]]]) -> Path:
+    """:func:`one_chapter_book` with several chapters, in the given order: ``{stem: (parameters, cells)}``."""
     import nbformat
 
     (folder / "notebooks").mkdir(parents=True)
     (folder / "book").mkdir()
-    (folder / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/{stem}\n")
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(parameters)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {stem}"), params] + [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(folder / "notebooks" / f"{stem}.ipynb"))
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
+                                     + "".join(f"  - file: notebooks/{stem}\n" for stem in chapters))
+    for stem, (parameters, cells) in chapters.items():
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell(parameters)
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {stem}"), params] + [nbformat.v4.new_code_cell(c) for c in cells]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(folder / "notebooks" / f"{stem}.ipynb"))
     return folder

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import one_chapter_book
+from conftest import book_of_chapters, one_chapter_book
 
 from lds.book.rerun import RerunError, rerun, rerun_batch
 from lds.book.runner import ChapterFailed, chapters, check_parameters, execute, find_chapter, parameters_of
@@ -203,14 +203,7 @@ def test_papermill_reads_every_parameters_cell_as_the_runner_does():
 
 def _three_chapter_book(folder: Path, failing: str | None = None) -> Path:
     """01 and 02 record a number; 03 reads the executed copies of both (an ``executed_dir`` parameter)."""
-    import nbformat
-
-    (folder / "notebooks").mkdir(parents=True)
-    (folder / "book").mkdir()
-    stems = ["01_one", "02_two", "03_reader"]
-    (folder / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
-                                     + "".join(f"  - file: notebooks/{s}\n" for s in stems))
-    bodies = {
+    chapters = {
         "01_one": ('seed = 1  # a seed', "import time; time.sleep(2)\nfrom lds.book.record import record\nrecord('n', seed)"),
         "02_two": ('seed = 2  # a seed', "from lds.book.record import record\nrecord('n', seed)"),
         "03_reader": ('executed_dir = "."  # where the other chapters are',
@@ -218,17 +211,8 @@ def _three_chapter_book(folder: Path, failing: str | None = None) -> Path:
                       "record('sum', sum(read_records(Path(executed_dir) / f'{s}.ipynb')['n'] "
                       "for s in ('01_one', '02_two')))"),
     }
-    for stem in stems:
-        params, body = bodies[stem]
-        if stem == failing:
-            body = "raise RuntimeError('boom')"
-        nb = nbformat.v4.new_notebook()
-        cell = nbformat.v4.new_code_cell(params)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells = [nbformat.v4.new_markdown_cell(f"# {stem}"), cell, nbformat.v4.new_code_cell(body)]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, str(folder / "notebooks" / f"{stem}.ipynb"))
-    return folder
+    return book_of_chapters(folder, {stem: (params, ["raise RuntimeError('boom')" if stem == failing else body])
+                                     for stem, (params, body) in chapters.items()})
 
 
 def test_book_executes_two_chapters_at_once_and_the_reader_waits(tmp_path):

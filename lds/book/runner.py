@@ -203,6 +203,12 @@ def _kernel_config():
     return Config()
 
 
+def reads_other_chapters(notebook: Path) -> bool:
+    """Whether a chapter reads the executed copies of the chapters before it (an ``executed_dir`` parameter:
+    the conclusion, the ledger): its fingerprint covers them, and it runs only after them."""
+    return any(p.name == "executed_dir" for p in parameters_of(notebook))
+
+
 def execute(notebook: Path, output: Path, parameters: dict | None = None, *, force: bool = False,
             progress: bool = True, timeout: int = 1800) -> dict:
     """Execute one chapter with papermill into ``output``; returns timings. Raises ChapterFailed."""
@@ -212,7 +218,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     stamp = output.with_suffix(".fingerprint")
-    reads_chapters = any(p.name == "executed_dir" for p in parameters_of(notebook))
+    reads_chapters = reads_other_chapters(notebook)
     inputs = [f for f in sorted(output.parent.glob("*.ipynb")) if f.name < notebook.name] if reads_chapters else []
     fp = fingerprint(notebook, parameters, inputs)
     if not force and output.exists() and stamp.exists() and stamp.read_text() == fp:
@@ -383,7 +389,7 @@ def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progres
         last = json.loads(_timings_file(out_dir).read_text())
     except (OSError, ValueError):
         last = {}
-    reads = {nb.stem: any(p.name == "executed_dir" for p in parameters_of(nb)) for nb, _, _ in todo}
+    reads = {nb.stem: reads_other_chapters(nb) for nb, _, _ in todo}
     order = [nb.stem for nb, _, _ in todo]
     pending = sorted(todo, key=lambda t: -float(last.get(t[0].stem, 0.0)))  # longest first; stable otherwise
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
