@@ -223,8 +223,11 @@ def load_clip(folder: Path, text_encoder) -> "torch.nn.Module":
 # ---------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def image_embeds(model, images: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Unit-norm image embeddings for (N, H, W, 3) arrays or (N, 3, H, W) tensors in [0, 1]."""
+def image_embeds(model, images: np.ndarray | torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Unit-norm image embeddings for (N, H, W, 3) arrays or (N, 3, H, W) tensors in [0, 1].
+
+    Batches of 64: the same embeddings as larger batches, bit for bit, faster on a CPU and without the
+    transient half gigabyte that batches of 512 took (measured on the corpus; it decided the book's peak memory)."""
     x = torch.as_tensor(images).float()
     if x.shape[-1] == 3:
         x = x.permute(0, 3, 1, 2)

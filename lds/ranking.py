@@ -48,6 +48,42 @@ def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dic
     }
 
 
+def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
+    """How often each kind of emoji reaches the U-Net: kept pairs with a correct caption, by kind.
+
+    The U-Net's training draws uniformly from the kept pairs, so an emoji's share of them is its share of
+    training. Counted per image and per *shape family* (an emoji and its skin-tone variants, which share
+    one drawing): a hand in five tones splits its pairs five ways per image, yet the family, one shape
+    to learn, is seen more often than a one-image emoji such as an apple. Medians by kind, and the share
+    of images that never reach the U-Net under their own name.
+    """
+    keep = np.asarray(keep, bool)
+    n = len(corpus)
+    correct = np.bincount(web["image"][keep & web["matched"]], minlength=n)
+    kinds = np.array(corpus.kinds)
+    bases = np.array([r["base"] for r in corpus.records])
+    family_of = {b: k for k, b in enumerate(sorted(set(bases)))}
+    family = np.array([family_of[b] for b in bases])
+    family_pairs = np.bincount(family, weights=correct, minlength=len(family_of))
+    family_size = np.bincount(family, minlength=len(family_of))
+    out = {"kept_correct_pairs": int(correct.sum()), "by_kind": {}}
+    for k in KINDS:
+        mask = kinds == k
+        if not mask.any():
+            continue
+        fams = np.unique(family[mask])
+        out["by_kind"][k] = {
+            "images": int(mask.sum()),
+            "families": int(len(fams)),
+            "images_per_family": float(family_size[fams].mean()),
+            "median_pairs_per_image": float(np.median(correct[mask])),
+            "median_pairs_per_family": float(np.median(family_pairs[fams])),
+            "never_reached_share": float((correct[mask] == 0).mean()),
+            "share_of_training": float(correct[mask].sum() / max(1, correct.sum())),
+        }
+    return out
+
+
 def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: float, image_embeds,
                known=None) -> dict:
     """:func:`survival` for webs drawn at each popularity skew, each filtered at ``drop_share``.

@@ -127,12 +127,26 @@ def most_similar(query: torch.Tensor, pool: torch.Tensor, k: int = 8, exclude: i
     return top.indices.tolist(), top.values.tolist()
 
 
+def pairs_below(embeds: torch.Tensor, values, rows_at_once: int = 256) -> torch.Tensor:
+    """For each of ``values``: how many distinct pairs of rows of ``embeds`` (i < j) have a cosine below it.
+
+    All n(n-1)/2 pairs are counted, a block of rows at a time: the full similarity matrix of the corpus and
+    its upper triangle as one vector took about 0.4 GB, and decided the peak memory of the chapter."""
+    v = torch.as_tensor(values, dtype=embeds.dtype).reshape(-1)
+    counts = torch.zeros(len(v), dtype=torch.long)
+    n = len(embeds)
+    cols = torch.arange(n)
+    for r0 in range(0, n, rows_at_once):
+        rows = torch.arange(r0, min(n, r0 + rows_at_once))
+        block = (embeds[r0:r0 + rows_at_once] @ embeds.T)[cols[None, :] > rows[:, None]]
+        counts += (block[None, :] < v[:, None]).sum(1)
+    return counts
+
+
 def percentile_among_pairs(embeds: torch.Tensor, value: float) -> float:
     """Share of all distinct pairs of rows of ``embeds`` whose cosine is below ``value`` (0-100)."""
-    sim = embeds @ embeds.T
-    iu = torch.triu_indices(len(embeds), len(embeds), offset=1)
-    allv = sim[iu[0], iu[1]]
-    return float((allv < value).float().mean() * 100)
+    n = len(embeds)
+    return float(pairs_below(embeds, [value])[0]) / (n * (n - 1) / 2) * 100
 
 
 @dataclasses.dataclass
@@ -158,22 +172,16 @@ def pair_distances(clip: WebCLIP, corpus: Corpus, image_embeds: torch.Tensor, pa
     """
     if caption_embeds is None:
         caption_embeds = embed_captions(clip, corpus.names(lang))
-    sim_img = image_embeds @ image_embeds.T
-    sim_txt = caption_embeds @ caption_embeds.T
-    iu = torch.triu_indices(len(corpus), len(corpus), offset=1)
-    all_img = sim_img[iu[0], iu[1]].sort().values
-    all_txt = sim_txt[iu[0], iu[1]].sort().values
-
-    def pct(sorted_vals, v):
-        return float(torch.searchsorted(sorted_vals, torch.tensor(v)).item() / len(sorted_vals) * 100)
-
-    out = []
-    for a, b in pairs:
-        i, j = corpus.find(a, lang), corpus.find(b, lang)
-        ci, ct = float(sim_img[i, j]), float(sim_txt[i, j])
-        out.append(PairDistance(a, b, ci, pct(all_img, ci), ct, pct(all_txt, ct),
-                                float(image_embeds[i] @ caption_embeds[j])))
-    return out
+    index = [(corpus.find(a, lang), corpus.find(b, lang)) for a, b in pairs]
+    # each cosine from its row of the similarity matrix, as pairs_below computes them
+    img = [float((image_embeds[i:i + 1] @ image_embeds.T)[0, j]) for i, j in index]
+    txt = [float((caption_embeds[i:i + 1] @ caption_embeds.T)[0, j]) for i, j in index]
+    n = len(corpus)
+    total = n * (n - 1) / 2
+    img_below, txt_below = pairs_below(image_embeds, img), pairs_below(caption_embeds, txt)
+    return [PairDistance(a, b, img[k], float(img_below[k]) / total * 100, txt[k], float(txt_below[k]) / total * 100,
+                         float(image_embeds[i] @ caption_embeds[j]))
+            for k, ((a, b), (i, j)) in enumerate(zip(pairs, index))]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -119,3 +119,26 @@ def test_only_correct_captions_make_an_emoji_survive():
     # every caption names another emoji (bar the rare draw of the same one): kept, but not learnable
     assert out["survive"] == int(web["matched"].sum() > 0) * len(set(web["image"][web["matched"]]))
     assert out["survive"] < 0.01 * out["distinct_in_web"]
+
+
+def test_exposure_counts_kept_correct_pairs_per_image_and_per_shape_family():
+    """A hand-counted web: one toned hand family (six images) and one apple; wrong captions and dropped
+    pairs do not count."""
+    from lds.ranking import exposure
+
+    corpus = load_corpus()
+    hand = [i for i, r in enumerate(corpus.records) if r["base"] == "\U0001F44B"]  # waving hand, six tones
+    apple = corpus.find("red apple")
+    assert len(hand) == 6
+    image = np.array(hand * 2 + [apple] * 5 + [apple, hand[0]])
+    matched = np.array([True] * 12 + [True] * 5 + [False, True])
+    keep = np.array([True] * 12 + [True] * 4 + [False] + [True, False])
+    web = {"image": image, "matched": matched}
+    out = exposure(web, keep, corpus)
+    assert out["kept_correct_pairs"] == 12 + 4
+    food, hands = out["by_kind"]["food"], out["by_kind"]["hand"]
+    assert hands["share_of_training"] == pytest.approx(12 / 16) and food["share_of_training"] == pytest.approx(4 / 16)
+    # every other hand and food emoji got nothing: medians are 0, and almost all never reach the U-Net
+    assert hands["median_pairs_per_image"] == 0 and hands["never_reached_share"] < 1
+    assert food["images_per_family"] == pytest.approx(1.0) and hands["images_per_family"] > 2
+    assert sum(v["images"] for v in out["by_kind"].values()) == len(corpus)

@@ -265,3 +265,84 @@ def test_one_chapter_at_a_time_where_memory_is_short(monkeypatch):
     assert runner.default_jobs() == 2
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 1)
     assert runner.default_jobs() == 1
+
+
+# A chapter that shows what a kernel is: its modules, figures, randomness, folder and environment, and
+# whether the runner's memory hook is installed
+_KERNEL_PROBE = [
+    "import os, sys\nfrom pathlib import Path\nfrom lds.book.record import record\n"
+    "record('torch_before_first_import', 'torch' in sys.modules)\n"
+    "record('cwd_is_notebook_folder', Path.cwd().name == 'notebooks')\n"
+    "record('offline', os.environ.get('HF_HUB_OFFLINE'))\n"
+    "record('trim_hook', any('trim' in repr(getattr(f, '__code__', '')) or 'trim' in repr(f)\n"
+    "                        for f in get_ipython().events.callbacks['post_run_cell']))",
+    "import numpy as np, torch\nrecord('draw', float(np.random.default_rng(seed).normal() + torch.randn(1, generator="
+    "torch.Generator().manual_seed(seed)).item()))\nprint('printed', seed)",
+    "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.show()",
+    "import warnings\nwarnings.warn('a warning from a cell')",
+]
+
+
+def _probe_outputs(notebook: Path) -> list:
+    """Each cell's outputs without what differs between any two runs (none here is timed; a warning names the
+    kernel's process id in its cell's file name)."""
+    import re
+
+    nb = json.loads(re.sub(r"ipykernel_[0-9]+", "ipykernel_PID", notebook.read_text()))
+    return [[{k: v for k, v in o.items() if k not in ("execution_count", "metadata")} for o in c.get("outputs", [])]
+            for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_warm_kernels_give_the_notebooks_fresh_kernels_give(tmp_path, monkeypatch):
+    """Two chapters through the warm server (lds/book/warm.py) and the same two in fresh kernels: the same
+    outputs, figure included, except that torch was already imported in the warm ones."""
+    from lds.book.record import read_records
+    from lds.book.runner import execute_book
+    from lds.book.warm import available
+
+    assert available(), "warm kernels are used on Linux"
+    book = book_of_chapters(tmp_path / "book", {f"0{i}_probe": (f"seed = {i}  # a seed", _KERNEL_PROBE)
+                                                for i in (1, 2)})
+    execute_book(tmp_path / "warm", root=book, progress=False, jobs=2)
+    monkeypatch.setenv("LDS_WARM_KERNELS", "0")
+    execute_book(tmp_path / "fresh", root=book, progress=False, jobs=2)
+    for stem in ("01_probe", "02_probe"):
+        warm, fresh = (tmp_path / run / "notebooks" / f"{stem}.ipynb" for run in ("warm", "fresh"))
+        w, f = read_records(warm), read_records(fresh)
+        assert w.pop("torch_before_first_import") is True and f.pop("torch_before_first_import") is False
+        assert w == f and w["cwd_is_notebook_folder"] and w["offline"] == "1" and w["trim_hook"] is True
+        w_out, f_out = _probe_outputs(warm), _probe_outputs(fresh)
+        assert w_out[2:] == f_out[2:]  # [0] the parameters, [1] the probe of the kernel itself (compared above)
+        assert "image/png" in w_out[3][0]["data"], "the figure is drawn inline in a warm kernel too"
+        assert "a warning from a cell" in "".join(w_out[4][0]["text"])
+    assert read_records(tmp_path / "warm" / "notebooks" / "01_probe.ipynb")["draw"] != \
+        read_records(tmp_path / "warm" / "notebooks" / "02_probe.ipynb")["draw"]
+
+
+def test_a_killed_attach_process_takes_its_warm_kernel_with_it(tmp_path):
+    """The server forks a kernel for each attach process and kills it when that process goes (jupyter_client
+    kills the attach process when it gives up on a kernel)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lds.book.warm import WarmServer
+
+    with WarmServer() as server:
+        attach = subprocess.Popen([sys.executable, "-m", "lds.book.warm", "attach", server.socket_path,
+                                   "-f", str(tmp_path / "kernel.json")])
+        deadline = time.time() + 60
+        kernels = []
+        while time.time() < deadline and not kernels:
+            out = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout
+            kernels = [int(p) for p in out.split()]
+            time.sleep(0.2)
+        assert kernels, "the server forked no kernel"
+        os.kill(attach.pid, signal.SIGKILL)
+        attach.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and os.path.exists(f"/proc/{kernels[0]}"):
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{kernels[0]}"), "the kernel outlived its attach process"

@@ -210,9 +210,13 @@ def reads_other_chapters(notebook: Path) -> bool:
 
 
 def execute(notebook: Path, output: Path, parameters: dict | None = None, *, force: bool = False,
-            progress: bool = True, timeout: int = 1800) -> dict:
-    """Execute one chapter with papermill into ``output``; returns timings. Raises ChapterFailed."""
+            progress: bool = True, timeout: int = 1800, warm: "WarmKernels | None" = None) -> dict:
+    """Execute one chapter with papermill into ``output``; returns timings. Raises ChapterFailed.
+
+    ``warm``: the kernel is forked from a warm server (:mod:`lds.book.warm`) instead of started afresh."""
     import papermill as pm
+
+    from .warm import KERNEL_EXEC_LINE  # memory a cell freed goes back to the system after it
 
     parameters = check_parameters(notebook, parameters or {})
     output = Path(output)
@@ -229,6 +233,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     env_before = os.environ.get("HF_HUB_OFFLINE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
+        engine_kwargs = {"kernel_manager_class": warm.manager_class()} if warm is not None else {}
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(output.parent),
                             progress_bar=False, log_output=False, kernel_name="python3",
                             execution_timeout=timeout, report_mode=False, config=_kernel_config(),
@@ -236,7 +241,8 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
                             # message then logs "KeyboardInterrupt caught in kernel" at ERROR level onto the
                             # runner's terminal after the chapter succeeded. The kernel's own log is quiet below
                             # CRITICAL; errors in cells are in the executed notebook and raise ChapterFailed.
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL", KERNEL_EXEC_LINE],
+                            **engine_kwargs)
     except pm.PapermillExecutionError as err:
         stamp.unlink(missing_ok=True)
         scrub(output)
@@ -341,6 +347,38 @@ def _timings_file(out_dir: Path) -> Path:
     return Path(out_dir) / "timings.json"
 
 
+def warm_available() -> bool:
+    from .warm import available
+
+    return available()
+
+
+class WarmKernels:
+    """The warm kernel server (:mod:`lds.book.warm`) for one run of the book, started when the first chapter
+    that needs executing asks for a kernel (a rebuild where every chapter is unchanged starts none), from the
+    environment the runner has set for its kernels by then."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._server = None
+
+    def manager_class(self):
+        from .warm import WarmServer
+
+        with self._lock:
+            if self._server is None:
+                self._server = WarmServer().__enter__()
+            return self._server.manager_class
+
+    def close(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+
+
 def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: list[str] | None = None,
                  force: bool = False, progress: bool = True, root: Path | None = None,
                  model: str | None = None, jobs: int | None = None) -> list[dict]:
@@ -364,10 +402,16 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
         if model is not None and any(p.name == "model" for p in parameters_of(nb)):
             params["model"] = model
         todo.append((nb, out_dir / "notebooks" / nb.name, params))
-    if jobs <= 1 or len(todo) <= 1:
-        results = [execute(nb, out, params, force=force, progress=progress) for nb, out, params in todo]
-    else:
-        results = _execute_parallel(todo, out_dir, jobs, force, progress)
+    warm = WarmKernels() if len(todo) > 1 and warm_available() else None
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            results = [execute(nb, out, params, force=force, progress=progress, warm=warm)
+                       for nb, out, params in todo]
+        else:
+            results = _execute_parallel(todo, out_dir, jobs, force, progress, warm)
+    finally:
+        if warm is not None:
+            warm.close()
     timings = _timings_file(out_dir)
     try:
         known = json.loads(timings.read_text()) if timings.exists() else {}
@@ -379,7 +423,8 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
     return results
 
 
-def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progress: bool) -> list[dict]:
+def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progress: bool,
+                      warm: "WarmKernels | None" = None) -> list[dict]:
     """Run ``todo`` with ``jobs`` kernels at once. Each chapter still gets its own kernel process; the threads here
     only wait on them. The kernels inherit one environment, set for the whole run: offline, and ``cores // jobs``
     threads each for torch, OpenMP and BLAS."""
@@ -411,7 +456,8 @@ def _execute_parallel(todo: list, out_dir: Path, jobs: int, force: bool, progres
                     if reads[nb.stem] and not all(s in done for s in before):
                         continue  # waits for every chapter before it
                     pending.remove(item)
-                    running[pool.submit(execute, nb, item[1], item[2], force=force, progress=progress)] = nb.stem
+                    running[pool.submit(execute, nb, item[1], item[2], force=force, progress=progress,
+                                        warm=warm)] = nb.stem
                 if not running:
                     break
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
