@@ -302,8 +302,8 @@ def load_parameter_file(path: Path | None) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-# Two chapters at once need about 2.5 GB (two kernels of about 1 GB each, measured in the README's performance
-# section); one at a time about 1.4 GB. Below this much free memory the runner executes one chapter at a time.
+# Two chapters at once peak at about 1.9 GB (warm kernels; measured in the README's performance section), one at
+# a time at about 1.4 GB. Below this much free memory the runner executes one chapter at a time.
 TWO_JOBS_MEMORY_BYTES = 4 * 1024 ** 3
 
 
