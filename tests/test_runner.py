@@ -280,6 +280,10 @@ _KERNEL_PROBE = [
     "torch.Generator().manual_seed(seed)).item()))\nprint('printed', seed)",
     "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.show()",
     "import warnings\nwarnings.warn('a warning from a cell')",
+    # progress bars of libraries that the warm server imported before any kernel existed
+    "from transformers.utils import logging as tlog\nfrom diffusers.utils import logging as dlog\n"
+    "for bar in (tlog.tqdm(range(3), desc='transformers'), dlog.tqdm(range(3), desc='diffusers')):\n"
+    "    list(bar)\nfrom tqdm.auto import tqdm\nrecord('bar_class', tqdm.__module__)",
 ]
 
 
@@ -288,7 +292,10 @@ def _probe_outputs(notebook: Path) -> list:
     kernel's process id in its cell's file name)."""
     import re
 
-    nb = json.loads(re.sub(r"ipykernel_[0-9]+", "ipykernel_PID", notebook.read_text()))
+    text = re.sub(r"ipykernel_[0-9]+", "ipykernel_PID", notebook.read_text())
+    text = re.sub(r'"model_id": "[0-9a-f]+"', '"model_id": "ID"', text)  # a progress bar's widget
+    text = re.sub(r"[0-9.]+it/s|[0-9]+:[0-9]+<|<[0-9]+:[0-9]+", "T", text)  # a text progress bar's speed
+    nb = json.loads(text)
     return [[{k: v for k, v in o.items() if k not in ("execution_count", "metadata")} for o in c.get("outputs", [])]
             for c in nb["cells"] if c["cell_type"] == "code"]
 

@@ -237,7 +237,10 @@ def _run_kernel(request: dict, fds: list[int]) -> None:
         sys.argv = ["ipykernel_launcher", *request["argv"]]
         from ipykernel.kernelapp import IPKernelApp
 
-        IPKernelApp.launch_instance(argv=request["argv"])
+        app = IPKernelApp.instance()
+        app.initialize(request["argv"])
+        _as_in_a_fresh_kernel()
+        app.start()
         code = 0
     except SystemExit as err:
         code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
@@ -252,6 +255,22 @@ def _run_kernel(request: dict, fds: list[int]) -> None:
             except Exception:
                 pass
         os._exit(code)
+
+
+def _as_in_a_fresh_kernel() -> None:
+    """Redo the choices that libraries made at import time by asking whether they run in a Jupyter kernel.
+
+    tqdm.auto picks its notebook progress bar only when imported inside a kernel; transformers and diffusers
+    imported it in the server, where there was none, so their bars would be text on stderr instead of what
+    a fresh kernel shows. Reloading the two tqdm modules redoes the choice (the libraries look the class up
+    in ``tqdm.auto`` each time they draw a bar)."""
+    import importlib
+
+    import tqdm.auto
+    import tqdm.autonotebook
+
+    importlib.reload(tqdm.autonotebook)
+    importlib.reload(tqdm.auto)
 
 
 def _kill(pid: int) -> None:
