@@ -156,15 +156,19 @@ KIND_GRID = {
 }
 
 
-def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_steps: int = 25, n_seeds: int = 2):
+def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_steps: int = 25, n_seeds: int = 2,
+              per_kind: int = 4):
     """Generated images for prompts across kinds, ``n_seeds`` seeds each (``seed``, ``seed + 1``, ...), beside the
-    corpus image they name (for the model card: one seed could flatter or wrong the model)."""
+    corpus image they name (for the model card: one seed could flatter or wrong the model). ``per_kind``: the
+    first 1 to 4 prompts of each kind in :data:`KIND_GRID`."""
+    if not 1 <= int(per_kind) <= min(len(v) for v in KIND_GRID.values()):
+        raise ValueError(f"per_kind={per_kind}: choose 1 to {min(len(v) for v in KIND_GRID.values())} prompts per kind")
     import matplotlib.pyplot as plt
 
     from .sampling import batch_size_for, check_size, generate, initial_latents
 
     corpus = load_corpus()
-    rows = list(KIND_GRID.items())
+    rows = [(kind, prompts[:int(per_kind)]) for kind, prompts in KIND_GRID.items()]
     cols = max(len(v) for _, v in rows)
     per = n_seeds + 1  # each prompt: its seeds, then the corpus image
     # Each row's images for seed s are those of generate(pipe, row_prompts, seed=s): the row's starting noise is
