@@ -389,7 +389,8 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
     cores; the longest chapters (by the last run's ``timings.json``) start first. A chapter that reads the
     other chapters' results (an ``executed_dir`` parameter: the conclusion, the ledger) starts only when
     every chapter before it in ``_toc.yml`` has finished. Results are returned in the table of contents'
-    order."""
+    order. Where more than one chapter is to run, their kernels are forked from one warm process
+    (:mod:`lds.book.warm`; ``LDS_WARM_KERNELS=0`` starts ordinary ones)."""
     root = root or book_root()
     per_chapter = load_parameter_file(parameter_file)
     out_dir = Path(out_dir)
