@@ -21,6 +21,11 @@ import numpy as np
 from .corpus import KINDS, Corpus, WebConfig, popularity, popularity_ranks, sample_web
 
 
+def _kept_correct(web: dict, keep: np.ndarray, n: int) -> np.ndarray:
+    """Per corpus image: the kept pairs whose caption names it."""
+    return np.bincount(web["image"][keep & web["matched"]], minlength=n)
+
+
 def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dict:
     """Which emoji survive a filter decision ``keep`` on ``web`` (drawn with ``cfg``).
 
@@ -30,7 +35,7 @@ def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dic
     keep = np.asarray(keep, bool)
     n = len(corpus)
     in_web = np.bincount(web["image"], minlength=n) > 0
-    kept_correct = np.bincount(web["image"][keep & web["matched"]], minlength=n)
+    kept_correct = _kept_correct(web, keep, n)
     kept_pairs = np.bincount(web["image"][keep], minlength=n)
     ranks = popularity_ranks(corpus, cfg)
     top = ranks <= np.quantile(ranks, 0.1)  # the most linked tenth of the emoji (and their tones)
@@ -59,7 +64,7 @@ def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
     """
     keep = np.asarray(keep, bool)
     n = len(corpus)
-    correct = np.bincount(web["image"][keep & web["matched"]], minlength=n)
+    correct = _kept_correct(web, keep, n)
     kinds = np.array(corpus.kinds)
     bases = np.array([r["base"] for r in corpus.records])
     family_of = {b: k for k, b in enumerate(sorted(set(bases)))}

@@ -347,12 +347,6 @@ def _timings_file(out_dir: Path) -> Path:
     return Path(out_dir) / "timings.json"
 
 
-def warm_available() -> bool:
-    from .warm import available
-
-    return available()
-
-
 class WarmKernels:
     """The warm kernel server (:mod:`lds.book.warm`) for one run of the book, started when the first chapter
     that needs executing asks for a kernel (a rebuild where every chapter is unchanged starts none), from the
@@ -403,6 +397,8 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
         if model is not None and any(p.name == "model" for p in parameters_of(nb)):
             params["model"] = model
         todo.append((nb, out_dir / "notebooks" / nb.name, params))
+    from .warm import available as warm_available
+
     warm = WarmKernels() if len(todo) > 1 and warm_available() else None
     try:
         if jobs <= 1 or len(todo) <= 1:

@@ -185,9 +185,7 @@ def serve(path: str) -> int:
                 return 0  # the runner has gone or is done
             if server in ready:
                 conn, _ = server.accept()
-                pid = _fork_kernel(conn, server, kernels)
-                if pid:
-                    kernels[conn] = pid
+                kernels[conn] = _fork_kernel(conn, server, kernels)
             for conn in [c for c in ready if c in kernels]:
                 try:
                     gone = not conn.recv(16)
@@ -203,7 +201,7 @@ def serve(path: str) -> int:
         server.close()
 
 
-def _fork_kernel(conn: socket.socket, server: socket.socket, kernels: dict) -> int | None:
+def _fork_kernel(conn: socket.socket, server: socket.socket, kernels: dict) -> int:
     msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
     request = json.loads(msg)
     sys.stdout.flush()
