@@ -140,7 +140,50 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
         imgs = _generate(pipe, [corpus.records[i]["names"][lang] for i in t], cfg, cfg.guidance_scale, False)
         per_lang[lang] = retrieval_scores(imgs, t, corpus, clip_model, bank)
     result["by_language"] = per_lang
+    if clip_model is not None:  # does the text tower tell the corpus's names apart? (issue target: en top-1 0.95)
+        result["clip_names"] = clip_name_retrieval(clip_model, pipe.tokenizer, corpus, bank)
     return result
+
+
+def clip_name_retrieval(clip_model, tokenizer, corpus, bank: torch.Tensor | None = None) -> dict:
+    """:func:`lds.clip.name_retrieval` over the whole corpus, for every language: how often CLIP's text
+    embedding of a name is nearer its own image than any other corpus image (no diffusion involved)."""
+    from .clip import image_embeds, name_retrieval
+
+    bank = image_embeds(clip_model, corpus.rgb()) if bank is None else bank
+    return {lang: name_retrieval(clip_model, tokenizer, None, corpus.names(lang), bank) for lang in LANGUAGES}
+
+
+# The headline numbers of a trained model, as the model card compares recipes: (label, where to find it)
+SUMMARY_ROWS = (
+    ("training time (minutes, before evaluation)", "training_minutes"),
+    ("autoencoder held-out PSNR (dB)", "holdout_psnr_db"),
+    ("CLIP: English name to image, top-1", "clip_en_top1"),
+    ("English prompts: top-1 (pixel judge)", "en_pixel_top1"),
+    ("English prompts: top-5 (pixel judge)", "en_pixel_top5"),
+    ("guidance 0: top-5 (pixel judge)", "uncond_pixel_top5"),
+    ("SSIM to the named emoji", "en_ssim"),
+    ("lowest top-5 of the eight kinds", "worst_kind_pixel_top5"),
+)
+
+
+def recipe_summary(metrics: dict, evaluation: dict, config: dict) -> dict:
+    """The numbers in :data:`SUMMARY_ROWS` from a model folder's ``metrics.json``, ``evaluation.json`` and
+    ``training_config.json`` (None where a record lacks one), plus the per-kind top-5. The model card shows
+    one column per recipe."""
+    minutes = sum(v["seconds"] for k, v in metrics.items()
+                  if isinstance(v, dict) and "seconds" in v and k != "evaluate") / 60
+    by_kind = {k: v["pixel_top5"] for k, v in evaluation.get("en_by_kind", {}).items()}
+    clip_names = evaluation.get("clip_names", {})
+    return {
+        "recipe": config.get("recipe", "quick"),  # folders trained before --recipe existed used the quick budget
+        "training_minutes": round(minutes, 1),
+        "holdout_psnr_db": metrics.get("decoder", metrics.get("autoencoder", {})).get("holdout_psnr_db"),
+        "clip_en_top1": clip_names.get("en", {}).get("top1"),
+        **{k: evaluation.get(k) for k in ("en_pixel_top1", "en_pixel_top5", "uncond_pixel_top5", "en_ssim")},
+        "worst_kind_pixel_top5": min(by_kind.values()) if by_kind else None,
+        "by_kind_pixel_top5": by_kind,
+    }
 
 
 KIND_GRID = {

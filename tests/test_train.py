@@ -240,3 +240,21 @@ def test_evaluation_reports_ssim_and_every_kind(smoke):
     kinds = {"person", "object", "hand", "symbol", "flag", "animal", "food", "face"}
     assert set(ev["en_by_kind"]) == kinds  # all eight, topped up where the uniform sample missed a kind
     assert all(v["n"] >= ev["config"]["min_per_kind"] and "ssim" in v for v in ev["en_by_kind"].values())
+
+
+def test_evaluation_reports_clip_name_retrieval_and_the_card_summary(smoke):
+    from lds.corpus import LANGUAGES
+    from lds.evaluate import SUMMARY_ROWS, recipe_summary
+
+    _, out, _ = smoke
+    read = lambda name: json.loads((out / name).read_text())
+    ev, metrics, config = read("evaluation.json"), read("metrics.json"), read("training_config.json")
+    assert set(ev["clip_names"]) == set(LANGUAGES)
+    assert all(v["n"] == ev["corpus_size"] and 0 <= v["top1"] <= v["top5"] <= 1 for v in ev["clip_names"].values())
+    s = recipe_summary(metrics, ev, config)
+    assert s["recipe"] == "smoke" and all(key in s for _, key in SUMMARY_ROWS)
+    assert s["clip_en_top1"] == ev["clip_names"]["en"]["top1"]
+    assert s["worst_kind_pixel_top5"] == min(v["pixel_top5"] for v in ev["en_by_kind"].values())
+    # the training time leaves out the evaluation itself
+    stages = sum(metrics[k]["seconds"] for k in STAGES if k != "evaluate")
+    assert abs(s["training_minutes"] - stages / 60) < 0.1
