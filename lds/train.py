@@ -434,8 +434,10 @@ class Trainer:
         (self.out / "discriminator" / "config.json").write_text(json.dumps(
             {"class": "lds.autoencoder.NLayerDiscriminator", "input_nc": 3, "ndf": 32,
              "n_layers": self.cfg.autoencoder.disc_layers}))
-        for name in ("filter_report.json",):
-            shutil.copy(self.workdir / name, self.out / name)
+        # schedule_change.json: written by hand when a run's schedule was changed part-way (the model card shows it)
+        for name in ("filter_report.json", "schedule_change.json"):
+            if (self.workdir / name).exists():
+                shutil.copy(self.workdir / name, self.out / name)
         (self.out / "training_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
         (self.out / "training_curves.json").write_text(json.dumps(self._curves()))
         size = sum(f.stat().st_size for f in self.out.rglob("*") if f.is_file())
