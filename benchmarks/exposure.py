@@ -44,11 +44,11 @@ def main(argv=None) -> dict:
     with args.out.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(f"{'kind':8} {'images':>6} {'families':>8} {'img/fam':>7} {'pairs/img':>9} {'pairs/fam':>9} "
-          f"{'never':>6} {'share':>6}")
+          f"{'never':>6} {'share':>6} {'balanced':>8}")
     for kind, r in result["by_kind"].items():
         print(f"{kind:8} {r['images']:6d} {r['families']:8d} {r['images_per_family']:7.2f} "
               f"{r['median_pairs_per_image']:9.1f} {r['median_pairs_per_family']:9.1f} "
-              f"{r['never_reached_share']:6.3f} {r['share_of_training']:6.3f}")
+              f"{r['never_reached_share']:6.3f} {r['share_of_training']:6.3f} {r['share_if_family_balanced']:8.3f}")
     return row
 
 

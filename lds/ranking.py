@@ -60,7 +60,9 @@ def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
     training. Counted per image and per *shape family* (an emoji and its skin-tone variants, which share
     one drawing): a hand in five tones splits its pairs five ways per image, yet the family, one shape
     to learn, is seen more often than a one-image emoji such as an apple. Medians by kind, and the share
-    of images that never reach the U-Net under their own name.
+    of images that never reach the U-Net under their own name. ``share_if_family_balanced``: the kind's share
+    of training if the U-Net drew every shape family that reaches it equally often instead of every kept pair
+    (the most that reweighting by family could give a kind).
     """
     keep = np.asarray(keep, bool)
     n = len(corpus)
@@ -71,6 +73,7 @@ def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
     family = np.array([family_of[b] for b in bases])
     family_pairs = np.bincount(family, weights=correct, minlength=len(family_of))
     family_size = np.bincount(family, minlength=len(family_of))
+    reached = family_pairs > 0
     out = {"kept_correct_pairs": int(correct.sum()), "by_kind": {}}
     for k in KINDS:
         mask = kinds == k
@@ -85,6 +88,7 @@ def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
             "median_pairs_per_family": float(np.median(family_pairs[fams])),
             "never_reached_share": float((correct[mask] == 0).mean()),
             "share_of_training": float(correct[mask].sum() / max(1, correct.sum())),
+            "share_if_family_balanced": float(reached[fams].sum() / max(1, reached.sum())),
         }
     return out
 

@@ -397,7 +397,9 @@ class Trainer:
         return {"final_loss": float(np.mean(losses[-100:])), "steps": self.cfg.unet.steps,
                 "parameters": int(sum(p.numel() for p in unet.parameters()))}
 
-    def stage_pipeline(self):
+    def stage_pipeline(self, unet_folder: Path | None = None):
+        """Assemble and save the StableDiffusionPipeline folder (``--out``). ``unet_folder``: another U-Net than
+        the stage's own (``benchmarks/checkpoint_eval.py`` assembles one from a checkpoint's EMA weights)."""
         import shutil
 
         from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -414,7 +416,7 @@ class Trainer:
         pipe = StableDiffusionPipeline(
             vae=AutoencoderKL.from_pretrained(str(self._vae_folder())),
             text_encoder=text_encoder, tokenizer=self.tokenizer(),
-            unet=UNet2DConditionModel.from_pretrained(str(self.workdir / "unet")),
+            unet=UNet2DConditionModel.from_pretrained(str(unet_folder or self.workdir / "unet")),
             scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
         if self.out.exists():
@@ -460,7 +462,8 @@ class Trainer:
             "vae_steps": self.cfg.autoencoder.steps, "vae_disc_start": self.cfg.autoencoder.disc_start,
             "decoder_l1": (down(json.loads((self.workdir / "decoder_history.json").read_text())["l1"])
                            if (self.workdir / "decoder_history.json").exists() else []),
-            "unet_loss": down(np.load(self.workdir / "unet_losses.npy")),
+            "unet_loss": (down(np.load(self.workdir / "unet_losses.npy"))  # absent while the stage is under way
+                          if (self.workdir / "unet_losses.npy").exists() else []),
             "unet_steps": self.cfg.unet.steps,
             "unet_loss_weighting": "min-SNR" if self.cfg.unet.snr_gamma is not None else "plain",
         }

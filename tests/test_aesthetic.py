@@ -138,6 +138,8 @@ def test_exposure_counts_kept_correct_pairs_per_image_and_per_shape_family():
     assert out["kept_correct_pairs"] == 12 + 4
     food, hands = out["by_kind"]["food"], out["by_kind"]["hand"]
     assert hands["share_of_training"] == pytest.approx(12 / 16) and food["share_of_training"] == pytest.approx(4 / 16)
+    # drawn family by family, the apple's one image would weigh as much as the six-tone hand
+    assert hands["share_if_family_balanced"] == food["share_if_family_balanced"] == pytest.approx(1 / 2)
     # every other hand and food emoji got nothing: medians are 0, and almost all never reach the U-Net
     assert hands["median_pairs_per_image"] == 0 and hands["never_reached_share"] < 1
     assert food["images_per_family"] == pytest.approx(1.0) and hands["images_per_family"] > 2
