@@ -135,7 +135,11 @@ class StageCheckpoint:
         if every_seconds is None and not every_steps:
             raise ValueError("StageCheckpoint needs every_seconds or every_steps (or pass no checkpoint at all)")
         self.path, self.every_seconds, self.every_steps = Path(path), every_seconds, every_steps
-        self._last = time.monotonic()
+        self._last = self._started = time.monotonic()
+        # The stage's wall time before this process took it up (saved with each checkpoint), so that a stage
+        # resumed across sessions reports all of its time; a checkpoint written before lds kept that time
+        # leaves it unknown up to the step it holds (timed_from_step).
+        self.prior_seconds, self.timed_from_step = 0.0, 0
 
     def restore(self, objects: dict, rng: np.random.Generator) -> tuple[int, dict]:
         """Load a saved state into ``objects`` and ``rng``; returns (steps done, extra). (0, {}) if none."""
@@ -151,7 +155,9 @@ class StageCheckpoint:
                     obj[k].copy_(v)
         rng.bit_generator.state = json.loads(state["numpy_rng"])
         torch.set_rng_state(state["torch_rng"])
-        self._last = time.monotonic()
+        self._last = self._started = time.monotonic()
+        self.prior_seconds = float(state.get("seconds", 0.0))
+        self.timed_from_step = int(state.get("timed_from_step", 0) if "seconds" in state else state["step"])
         return int(state["step"]), state["extra"]
 
     def step(self, step: int, objects: dict, rng: np.random.Generator, extra: dict) -> None:
@@ -164,6 +170,8 @@ class StageCheckpoint:
 
     def save(self, step: int, objects: dict, rng: np.random.Generator, extra: dict) -> None:
         state = {"step": step, "extra": extra, "numpy_rng": json.dumps(rng.bit_generator.state),
+                 "seconds": self.prior_seconds + time.monotonic() - self._started,
+                 "timed_from_step": self.timed_from_step,
                  "torch_rng": torch.get_rng_state(),
                  "objects": {name: (obj.state_dict() if hasattr(obj, "state_dict") else obj)
                              for name, obj in objects.items()}}
@@ -194,6 +202,7 @@ class Trainer:
         # How often the training stages save their state (not part of the configuration: the weights do not
         # depend on it). Ten minutes bounds what an interruption costs; saving takes about a second.
         self.checkpoint_seconds, self.checkpoint_steps = checkpoint_seconds, checkpoint_steps
+        self._checkpoints: dict[str, StageCheckpoint] = {}  # the stages' checkpoints in this process
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.workdir / "metrics.json"
         self.metrics = json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else {}
@@ -212,8 +221,9 @@ class Trainer:
         """The stage's checkpoint in ``<workdir>/checkpoints/<stage>.pt`` (None if checkpoints are off)."""
         if self.checkpoint_seconds is None and not self.checkpoint_steps:
             return None
-        return StageCheckpoint(self.workdir / "checkpoints" / f"{stage}.pt", self.checkpoint_seconds,
-                               self.checkpoint_steps)
+        self._checkpoints[stage] = StageCheckpoint(self.workdir / "checkpoints" / f"{stage}.pt",
+                                                   self.checkpoint_seconds, self.checkpoint_steps)
+        return self._checkpoints[stage]
 
     def _finish(self, stage: str, seconds: float, **metrics) -> None:
         # The .done marker holds the stage's metrics, so metrics.json can always be rebuilt from them
@@ -245,7 +255,13 @@ class Trainer:
                 print(f"[lds train] {stage} ...", flush=True)
             t0 = time.time()
             extra = getattr(self, f"stage_{stage}")() or {}
-            self._finish(stage, time.time() - t0, **extra)
+            seconds = time.time() - t0
+            ck = self._checkpoints.get(stage)
+            if ck is not None:  # a stage resumed from a checkpoint: its time before this process, too
+                seconds += ck.prior_seconds
+                if ck.timed_from_step:
+                    extra["timed_from_step"] = ck.timed_from_step
+            self._finish(stage, seconds, **extra)
         self.metrics["total_seconds"] = round(sum(v["seconds"] for k, v in self.metrics.items()
                                                   if isinstance(v, dict) and "seconds" in v), 1)
         self.metrics_path.write_text(json.dumps(self.metrics, indent=2))

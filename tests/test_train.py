@@ -201,6 +201,8 @@ def test_unet_stage_resumes_from_its_checkpoint(tmp_path):
 def test_trainer_keeps_a_checkpoint_per_training_stage_and_clears_it_when_done(smoke, tmp_path, monkeypatch):
     import shutil
 
+    import torch
+
     import lds.unet
 
     work = tmp_path / "work"
@@ -215,9 +217,13 @@ def test_trainer_keeps_a_checkpoint_per_training_stage_and_clears_it_when_done(s
     with pytest.raises(_Interrupted):
         Trainer(TrainConfig.smoke(), work, tmp_path / "model", progress=False).run(("unet",))
     assert (work / "checkpoints" / "unet.pt").exists()
+    before = torch.load(work / "checkpoints" / "unet.pt", weights_only=True)["seconds"]
     monkeypatch.undo()
     Trainer(TrainConfig.smoke(), work, tmp_path / "model", progress=False).run(("unet",))
     assert (work / "unet.done").exists() and not (work / "checkpoints" / "unet.pt").exists()
+    # the stage's time counts the interrupted process's part too
+    unet = json.loads((work / "unet.done").read_text())
+    assert unet["seconds"] >= round(before, 1) > 0 and "timed_from_step" not in unet
     assert not any((work / "checkpoints").glob("*.pt"))  # every finished stage cleared its checkpoint
 
 
@@ -258,3 +264,24 @@ def test_evaluation_reports_clip_name_retrieval_and_the_card_summary(smoke):
     # the training time leaves out the evaluation itself
     stages = sum(metrics[k]["seconds"] for k in STAGES if k != "evaluate")
     assert abs(s["training_minutes"] - stages / 60) < 0.1
+
+
+def test_a_checkpoint_carries_the_stage_time_and_an_older_one_says_where_timing_began(tmp_path):
+    import numpy as np
+    import torch
+
+    from lds.train import StageCheckpoint
+
+    w, rng = {"ema": {"w": torch.zeros(2)}}, np.random.default_rng(0)
+    ck = StageCheckpoint(tmp_path / "a.pt", every_seconds=600)
+    ck.prior_seconds = 100.0  # as if restored from a run that had spent 100 s
+    ck.save(7, w, rng, {})
+    again = StageCheckpoint(tmp_path / "a.pt", every_seconds=600)
+    assert again.restore(w, rng)[0] == 7
+    assert again.prior_seconds >= 100.0 and again.timed_from_step == 0
+    state = torch.load(tmp_path / "a.pt", weights_only=True)
+    del state["seconds"], state["timed_from_step"]  # a checkpoint written before lds kept the time
+    torch.save(state, tmp_path / "a.pt")
+    old = StageCheckpoint(tmp_path / "a.pt", every_seconds=600)
+    old.restore(w, rng)
+    assert old.prior_seconds == 0.0 and old.timed_from_step == 7
