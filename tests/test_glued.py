@@ -45,3 +45,13 @@ def test_a_missing_record_fails_the_command(tmp_path):
     book = _executed(tmp_path / "ex", {"top5": 0.5, "others": 0.1, "n": 1}, PROSE)  # no "steps"
     assert main([str(book)]) == 1
     assert main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_runners_layout_is_read_and_an_empty_folder_is_an_error(tmp_path, capsys):
+    """make book writes executed chapters to _build/executed/notebooks: the command takes _build/executed."""
+    _executed(tmp_path / "old" / "notebooks", {"top5": 0.51, "others": 0.2, "n": 3812, "steps": 25}, PROSE)
+    _executed(tmp_path / "new" / "notebooks", {"top5": 0.83, "others": 0.2, "n": 3812, "steps": 25}, PROSE)
+    assert len(compare(tmp_path / "new", tmp_path / "old")) == 1
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2
+    assert "no executed chapters" in capsys.readouterr().err

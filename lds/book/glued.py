@@ -5,8 +5,11 @@ or a parameter changes, the numbers follow by themselves and the words around th
 "fails", "about half"). This module fills each glued paragraph with the values of an executed book, so that the
 prose can be read as the reader will see it, and compares two executions paragraph by paragraph::
 
-    python -m lds.book.glued .lds-cache/build/lds-mini/executed                  # every glued paragraph
-    python -m lds.book.glued NEW_EXECUTED --before OLD_EXECUTED                   # only those that changed
+    python -m lds.book.glued _build/executed                                      # every glued paragraph
+    python -m lds.book.glued _build/executed --before OLD_EXECUTED                # only those that changed
+
+(``make book`` writes the executed chapters to ``_build/executed/notebooks``; either folder will do. Copy it
+aside before re-executing to keep an OLD_EXECUTED.)
 
 The values are formatted as myst-nb formats them (Python's format spec after the colon).
 """
@@ -55,13 +58,20 @@ def glued_paragraphs(notebook: str | Path) -> list[tuple[str, str]]:
     return out
 
 
+def notebooks_folder(folder: str | Path) -> Path:
+    """The folder that holds the executed ``.ipynb`` files: ``folder`` itself, or its ``notebooks/`` (the
+    runner's layout: ``_build/executed/notebooks``)."""
+    folder = Path(folder)
+    return folder / "notebooks" if not any(folder.glob("*.ipynb")) and (folder / "notebooks").is_dir() else folder
+
+
 def compare(new_dir: str | Path, old_dir: str | Path | None = None) -> list[tuple[str, str | None, str]]:
     """(chapter, old filled paragraph or None, new filled paragraph) for every glued paragraph of the executed
     book in ``new_dir``; with ``old_dir``, only the paragraphs whose filled text differs (matched by the
     paragraph as written, so an edited paragraph shows as new)."""
     rows = []
-    for notebook in sorted(Path(new_dir).glob("*.ipynb")):
-        old_nb = Path(old_dir) / notebook.name if old_dir else None
+    for notebook in sorted(notebooks_folder(new_dir).glob("*.ipynb")):
+        old_nb = notebooks_folder(old_dir) / notebook.name if old_dir else None
         old = dict(glued_paragraphs(old_nb)) if old_nb and old_nb.exists() else {}
         for written, filled in glued_paragraphs(notebook):
             before = old.get(written)
@@ -77,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not Path(args.executed).is_dir():
         print(f"no such folder: {args.executed} (execute the book first: make book)", file=sys.stderr)
+        return 2
+    if not any(notebooks_folder(args.executed).glob("*.ipynb")):
+        print(f"no executed chapters in {args.executed} (make book writes them to _build/executed)", file=sys.stderr)
         return 2
     rows = compare(args.executed, args.before)
     for chapter, before, after in rows:
