@@ -57,19 +57,28 @@ def test_claim_13_gaussian_noise_prompt_makes_images_not_noise(records):
 
 def test_claim_23_skin_tones(records):
     summary = records["tone_summary"]
-    assert set(summary) == {"thumbs up", "waving hand"}
+    assert set(summary) == {"thumbs up", "waving hand", "raised hand", "clapping hands", "thumbs down", "ok hand",
+                            "raised fist"}
     for gesture, row in summary.items():
         assert row["corpus_unmarked_share"] == pytest.approx(1 / 6, abs=1e-3)
         assert 0.0 <= row["generated_unmarked_share"] <= 1.0
         assert 0.0 < row["training_unmarked_share"] < 1.0  # the gesture's web holds several tones
         assert row["captioned_unmarked_share"] >= row["training_unmarked_share"]  # the plain name goes with yellow
-        # The tone default. Measured at CI size (8 seeds): generated unmarked 100% for both gestures, against
-        # 31% ('thumbs up') and 52% ('waving hand') of their training pairs.
-        assert row["generated_unmarked_share"] > row["training_unmarked_share"] + 0.3, gesture
-        # Guidance sharpens it: unguided 88% and 12% unmarked, guided 100% and 100%.
-        assert row["generated_unmarked_share"] >= row["unguided_unmarked_share"], gesture
-    assert max(r["generated_unmarked_share"] - r["unguided_unmarked_share"] for r in summary.values()) > 0.5
-    assert records["claim:23"]["verdict"] == "holds with a qualifier"  # already in the captions (100% unmarked)
+    concentrated = [g for g, r in summary.items() if r["generated_unmarked_share"] > r["training_unmarked_share"] + 0.1]
+    assert records["tone_gestures_counted"] == len(summary)
+    assert records["tone_gestures_concentrated"] == len(concentrated)
+    # The tone default, measured at CI size (8 seeds, 10 steps) on the full recipe's weights: CI_MEASURED. An untrained
+    # model draws the six variants about equally (1/6 unmarked, below every gesture's training share) and fails this.
+    assert len(concentrated) >= 2 / 3 * len(summary)
+    # Guidance sharpens it on average: the guided share is at least the prompt-alone share
+    gen = [r["generated_unmarked_share"] for r in summary.values()]
+    alone = [r["unguided_unmarked_share"] for r in summary.values()]
+    assert sum(gen) >= sum(alone)
+    exceptions = [g for g in summary if g not in concentrated]
+    assert (records["tone_exceptions"] == "none") == (not exceptions)
+    assert all(f"'{g}'" in records["tone_exceptions"] for g in exceptions)
+    # the verdict follows its threshold: two thirds concentrate, and the captions explain it (100% unmarked)
+    assert records["claim:23"]["verdict"] == "holds with a qualifier"
 
 
 # Unit tests of lds.denoising's measures (no chapter execution needed)

@@ -31,5 +31,7 @@ def test_conclusion_separates_the_two_centres(executed):
     assert records["default_share_prompt_alone"] == tones[first]["unguided_unmarked_share"]
     assert records["default_share_guided"] == tones[first]["generated_unmarked_share"]
     assert records["default_gestures_counted"] == len(tones)
+    assert records["default_gestures_rising"] + records["default_gestures_already_all"] <= len(tones)
+    assert records["default_gestures_already_all"] == sum(t["unguided_unmarked_share"] >= 0.999 for t in tones.values())
     assert records["default_share_unconditional"] == ch8["unmarked_share_at_0"]
     assert records["distance_from_unconditional_trend"] == ch8["distance_trend_spearman"]
