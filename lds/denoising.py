@@ -18,7 +18,7 @@ import torch
 from .sampling import StepState, decode_latents, initial_latents
 from .measures import (  # noqa: F401  (chapter 7's measures, defined once in lds.measures)
     LOW_FREQUENCY_CUTOFF, band_convergence, band_energy, band_split, classify_tone, corpus_tensor, nearest, pixel_std,
-    radial_frequency, rms_distances, spectral_slope, to_size, tone_shares)
+    radial_frequency, rms_distances, shows_emoji, spectral_slope, to_size, tone_shares)
 
 
 # ------------------------------------------------------------------------------------------------

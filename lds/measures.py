@@ -16,7 +16,8 @@ radial spectrum, its slope     :func:`radial_spectrum`, :func:`spectral_slope` 4
 nearest corpus image           :func:`nearest`                                7
 rank of the named emoji        :func:`named_rank` (the model card's judge)     11
 structural similarity          :func:`ssim`                                   11
-skin tone of a gesture         :func:`classify_tone`, :func:`tone_shares`     7, 8, 12
+skin tone of a gesture         :func:`classify_tone`, :func:`tone_shares`,    7, 8, 12
+                               :func:`shows_emoji`
 saturation                     :func:`hsv_saturation`                         8
 out-of-range share             :func:`out_of_range` (decodes latents)          8, 12
 diversity across seeds         :func:`diversity`                              8
@@ -264,6 +265,17 @@ def classify_tone(images: torch.Tensor, corpus, variants: list[int]) -> dict:
     cidx = torch.cdist(colour, ref_colour).argmin(1).numpy()
     return {"nearest": [tones[i] for i in idx], "colour": [tones[i] for i in cidx],
             "distance": dist, "tones": tones, "skin_pixels": int(mask.sum())}
+
+
+def shows_emoji(images: torch.Tensor, corpus, indices: list[int], bank: torch.Tensor | None = None) -> dict:
+    """Whether each image shows one of the corpus images ``indices`` (say, a gesture's six tone variants): its nearest
+    corpus image of all, in pixels (RMS, at corpus size), is one of them. The check to make before
+    :func:`classify_tone`, which gives any image a tone, a picture of something else included. Returns ``shows``
+    (bools) and ``nearest`` (each image's nearest corpus index)."""
+    bank = corpus_tensor(corpus) if bank is None else bank
+    idx, _ = nearest(images, bank)
+    members = set(int(i) for i in indices)
+    return {"shows": [int(i) in members for i in idx], "nearest": [int(i) for i in idx]}
 
 
 def tone_shares(labels, tones) -> dict[str, float]:

@@ -64,19 +64,22 @@ def test_claim_23_skin_tones(records):
         assert 0.0 <= row["generated_unmarked_share"] <= 1.0
         assert 0.0 < row["training_unmarked_share"] < 1.0  # the gesture's web holds several tones
         assert row["captioned_unmarked_share"] >= row["training_unmarked_share"]  # the plain name goes with yellow
-    concentrated = [g for g, r in summary.items() if r["generated_unmarked_share"] > r["training_unmarked_share"] + 0.1]
-    assert records["tone_gestures_counted"] == len(summary)
+    drawn = [g for g, r in summary.items() if r["shows_gesture_share"] >= 0.5]  # nearest corpus image is a variant
+    concentrated = [g for g in drawn if summary[g]["generated_unmarked_share"] > summary[g]["training_unmarked_share"] + 0.1]
+    assert records["tone_gestures_counted"] == len(drawn)
     assert records["tone_gestures_concentrated"] == len(concentrated)
-    # The tone default, measured at CI size (8 seeds, 10 steps) on the full recipe's weights: CI_MEASURED. An untrained
-    # model draws the six variants about equally (1/6 unmarked, below every gesture's training share) and fails this.
-    assert len(concentrated) >= 2 / 3 * len(summary)
+    # Measured at CI size (8 seeds, 10 steps) on the full recipe's weights: CI_MEASURED. An untrained model draws
+    # none of the gestures, and the six tones about equally (1/6 unmarked, below every gesture's training share).
+    assert len(drawn) >= 5
+    assert len(concentrated) >= 2 / 3 * len(drawn)
     # Guidance sharpens it on average: the guided share is at least the prompt-alone share
-    gen = [r["generated_unmarked_share"] for r in summary.values()]
-    alone = [r["unguided_unmarked_share"] for r in summary.values()]
-    assert sum(gen) >= sum(alone)
-    exceptions = [g for g in summary if g not in concentrated]
+    assert sum(summary[g]["generated_unmarked_share"] for g in drawn) >= sum(summary[g]["unguided_unmarked_share"] for g in drawn)
+    exceptions = [g for g in drawn if g not in concentrated]
+    not_drawn = [g for g in summary if g not in drawn]
     assert (records["tone_exceptions"] == "none") == (not exceptions)
     assert all(f"'{g}'" in records["tone_exceptions"] for g in exceptions)
+    assert (records["tone_not_drawn"] == "none") == (not not_drawn)
+    assert all(f"'{g}'" in records["tone_not_drawn"] for g in not_drawn)
     # the verdict follows its threshold: two thirds concentrate, and the captions explain it (100% unmarked)
     assert records["claim:23"]["verdict"] == "holds with a qualifier"
 
@@ -119,3 +122,15 @@ def test_classify_tone_recovers_variants():
     assert c["nearest"] == c["tones"]
     assert c["colour"] == c["tones"]
     assert c["skin_pixels"] > 20
+
+
+def test_shows_emoji_tells_a_gesture_from_another():
+    """The check before a tone is read: thumbs-down images do not show 'thumbs up', its own variants do."""
+    from lds.corpus import load_corpus
+    from lds.denoising import corpus_tensor, gesture_variants, shows_emoji
+
+    corpus = load_corpus()
+    up, down = gesture_variants(corpus, "thumbs up"), gesture_variants(corpus, "thumbs down")
+    assert shows_emoji(corpus_tensor(corpus, up), corpus, up)["shows"] == [True] * 6
+    out = shows_emoji(corpus_tensor(corpus, down), corpus, up)
+    assert out["shows"] == [False] * 6 and out["nearest"] == down

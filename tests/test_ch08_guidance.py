@@ -62,16 +62,18 @@ def test_claim_24_diversity_and_mean_image(records):
     for key in ("diversity_at_0", "diversity_at_1", "diversity_at_max"):
         assert 0.0 < records[key] < 1.0
     assert all(len(v) == len(records["guidance_scales"]) for v in records["mean_image_to_corpus_mean"].values())
-    # The finding on lds-mini at CI size (4 seeds): variety narrows from s = 0 to s = 1 and does not collapse
-    # at the top of the sweep (0.361 at s = 0, 0.333 at s = 1, 0.406 at s = 25). A model whose variety
-    # collapsed under guidance, or widened from s = 0 to 1, would change the chapter's reading.
-    assert records["diversity_at_max"] > 0.8 * records["diversity_at_0"]
+    # The finding on lds-mini at CI size (4 seeds): variety narrows from s = 0 to s = 1 (the quick recipe's weights:
+    # 0.361 to 0.333, 0.406 at s = 25; the full recipe's: 0.359 at s = 0, 0.236 at s = 25). A model whose variety
+    # widened from s = 0 to 1 would change the chapter's reading, which starts the test of claim 24 at s = 1.
     assert records["diversity_at_1"] < records["diversity_at_0"]
     shape = records["diversity_by_prompt"]
     assert records["claim24_prompts"] == len(shape) == 3
     fall = sorted(row["fall"] for row in shape.values())[1]
     rebound = sorted(row["rebound"] for row in shape.values())[1]
     assert records["diversity_fall"] == pytest.approx(fall, abs=1e-3)
+    top_vs_s1 = sorted(row["top_vs_s1"] for row in shape.values())[1]  # the glued end of the sweep, against s = 1
+    assert records["diversity_top_vs_s1"] == pytest.approx(top_vs_s1, abs=1e-3)
+    assert all(row["top_vs_s1"] == pytest.approx(row["at_top"] / row["at_1"], abs=2e-3) for row in shape.values())
     assert all(row["lowest"] <= min(row["at_1"], row["at_top"]) for row in shape.values())  # lowest from s = 1 up
     expected = "holds" if fall > 0.15 else "holds with a qualifier" if fall > 0.1 else "does not hold"
     if expected == "holds" and rebound > 0.05:
