@@ -68,7 +68,9 @@ def test_claim_23_skin_tones(records):
     concentrated = [g for g in drawn if summary[g]["generated_unmarked_share"] > summary[g]["training_unmarked_share"] + 0.1]
     assert records["tone_gestures_counted"] == len(drawn)
     assert records["tone_gestures_concentrated"] == len(concentrated)
-    # Measured at CI size (8 seeds, 10 steps) on the full recipe's weights: CI_MEASURED. An untrained model draws
+    # Measured at CI size (8 seeds, 10 steps) on the full recipe's weights: 6 of 7
+    # gestures drawn (thumbs up came back as thumbs down in 7 of 8 images), all 6 at 100% unmarked against 32-52% of
+    # their training pairs; guided 100% against 50-100% with the prompt alone. An untrained model draws
     # none of the gestures, and the six tones about equally (1/6 unmarked, below every gesture's training share).
     assert len(drawn) >= 5
     assert len(concentrated) >= 2 / 3 * len(drawn)

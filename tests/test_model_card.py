@@ -5,12 +5,21 @@ def test_model_card_numbers(executed):
     r = executed("11_model_card")
     assert r["corpus_size"] == 3812 and r["corpus_skin_tone_variants"] == 1890
     assert r["checkpoint_megabytes"] <= 40, "the checkpoint in git stays at 40 MB or less"
-    assert r["holdout_psnr_db"] > 22, "better than the feasibility run's autoencoder"
-    # the prompt steers the image: prompted retrieval far above the unconditional floor
-    assert r["eval_en_pixel_top5"] > 0.45 and r["eval_uncond_pixel_top5"] < 0.05
+    # the full recipe's weights (the quick recipe's: 22.9 dB, top-1 0.33, top-5 0.51, SSIM 0.46, CLIP top-1 0.77)
+    assert r["holdout_psnr_db"] > 25, "the full recipe's decoder: 25.9 dB"
+    # the prompt steers the image: prompted retrieval far above the unconditional floor (the lds-mini issue's targets:
+    # top-1 0.6, top-5 0.8, every kind's top-5 0.5, SSIM 0.7, CLIP's English name retrieval 0.95; the 28 dB target
+    # for the autoencoder is not met)
+    assert r["eval_en_pixel_top1"] >= 0.6 and r["eval_en_pixel_top5"] >= 0.8 and r["eval_uncond_pixel_top5"] < 0.05
+    assert r["eval_worst_kind_pixel_top5"] >= 0.5
+    assert r["eval_en_ssim"] >= 0.7 and r["eval_uncond_ssim"] < 0.2
+    assert r["clip_en_name_top1"] >= 0.95
     assert r["eval_en_clip_top5"] > 0.5 and r["eval_en_clip_top5"] > r["eval_uncond_clip_top5"] + 0.4
-    # what the card's prose says: people and hands come out right far more often than the one-off kinds
-    assert r["eval_people_hands_pixel_top5"] > r["eval_other_kinds_pixel_top5"] + 0.2
+    # what the card's prose says: people and hands come out right more often than the one-off kinds, and drawn closer
+    assert r["eval_people_hands_pixel_top5"] > r["eval_other_kinds_pixel_top5"]
+    assert r["eval_people_hands_ssim"] > r["eval_other_kinds_ssim"] + 0.15
+    # the two budgets side by side: the quick recipe's record is kept beside the weights
+    assert r["recipe_quick_minutes"] <= 45 and r["recipe_quick_en_pixel_top5"] < r["eval_en_pixel_top5"]
     # the filter keeps English more often than the other languages (chapter 2 measures it)
     assert r["filter_en_kept"] > r["filter_non_en_kept"]
     # most of the 49,408 token embeddings are never used by the corpus's captions
@@ -39,10 +48,10 @@ def test_live_retrieval_from_the_shipped_weights(pipe):
     bank = image_embeds(clip, corpus.rgb())
     out = generate(pipe, prompts, seed=0, guidance_scale=5.0, num_inference_steps=10)
     s = retrieval_scores(out.image_tensor.float().cpu(), targets, corpus, clip, bank)
-    # Measured (2026-12-02, this call): shipped lds-mini pixel_top5 0.35, clip_top5 0.55, median ranks
-    # pixel 51.5 / clip 3.5 of 3,812. The same pipeline with the U-Net re-initialised from its own config
-    # (UNet2DConditionModel.from_config, seeds 0-2) scores 0.0 / 0.0 with median ranks 2,014-2,329 /
-    # 1,880-2,352; guidance 0 (the prompt cannot act) also 0.0 / 0.0. Thresholds sit between the two.
-    assert s["pixel_top5"] >= 0.2, s
-    assert s["clip_top5"] >= 0.3, s
-    assert s["pixel_median_rank"] < 500 and s["clip_median_rank"] < 100, s
+    # Measured (2026-12-02, this call): the full recipe's weights score pixel_top5 0.90, clip_top5 0.95, median
+    # ranks 0 / 0 of 3,812 (the quick recipe's: 0.35 / 0.55, ranks 51.5 / 3.5). The same pipeline with the U-Net
+    # re-initialised from its own config (UNet2DConditionModel.from_config, seeds 0-1) scores 0.0-0.05 with median
+    # ranks 2,114-2,441 / 2,157-2,222; guidance 0 (the prompt cannot act) 0.0 / 0.0, ranks 2,260 / 2,457.
+    assert s["pixel_top5"] >= 0.6, s
+    assert s["clip_top5"] >= 0.6, s
+    assert s["pixel_median_rank"] < 5 and s["clip_median_rank"] < 5, s
