@@ -97,8 +97,9 @@ def test_table_has_one_row_per_image_with_the_measures(uninterrupted):
     assert len(rows) == 2 * 2 * 2
     assert {(r["prompt"], r["seed"], r["guidance_scale"]) for r in rows} == {
         (p, s, g) for p in TINY["prompts"] for s in range(2) for g in (0.0, 5.0)}
-    # guidance 0 is the unconditional image: no distance from it, whatever the prompt
-    assert all(r["distance_from_unconditional"] < 1e-6 for r in rows if r["guidance_scale"] == 0)
+    # guidance 0 is the unconditional image: no distance from it, whatever the prompt (up to float rounding between
+    # batches of different sizes, which can move one pixel by one uint8 level: 7e-5, measured)
+    assert all(r["distance_from_unconditional"] < 1e-3 for r in rows if r["guidance_scale"] == 0)
     assert any(r["distance_from_unconditional"] > 0.01 for r in rows if r["guidance_scale"] == 5)
     thumbs = [r for r in rows if r["prompt"] == "thumbs up"]
     assert all(r["tone_colour"] in ("none", "light", "medium-light", "medium", "medium-dark", "dark") for r in thumbs)
@@ -119,7 +120,8 @@ def test_table_measures_are_the_chapters_functions(uninterrupted):
     x = torch.from_numpy(audit.load_images(uninterrupted, rows)).permute(0, 3, 1, 2).float() / 255
     idx, dist = nearest(x, corpus_tensor(load_corpus()))
     assert list(idx) == [r["nearest"] for r in rows]
-    np.testing.assert_allclose(dist, [r["nearest_distance"] for r in rows], rtol=1e-5)
+    # the same function on the same images; torch.cdist's batch-size-dependent kernels differ in the 6th digit
+    np.testing.assert_allclose(dist, [r["nearest_distance"] for r in rows], rtol=1e-4)
 
 
 def test_report_opens_offline(uninterrupted):

@@ -148,10 +148,17 @@ def test_patchgan(records):
     assert records["discriminator_loaded"] is True  # lds-mini ships its PatchGAN
     means = records["disc_logit_means"]
     assert {"corpus original", "reconstruction", "Gaussian noise"} <= set(means)
-    # trained to tell originals from reconstructions, it ranks them so; and finds noise "realer" than emoji
-    assert means["reconstruction"] < means["corpus original"] < means["Gaussian noise"] < means["checkerboard"]
-    assert means["Gaussian noise (returned)"] < 0
-    assert records["disc_noise_above_originals"] is True
+    # trained to tell originals from reconstructions, it ranks them so. On what it never saw its verdicts depend on
+    # the run (the quick recipe's judge found noise "realer" than emoji, the full recipe's far less real: -6.6 against
+    # +0.40 for originals and -1.1 for reconstructions, measured): the prose reads them, and says which.
+    assert means["reconstruction"] < means["corpus original"]
+    assert records["disc_noise_above_originals"] == (means["Gaussian noise"] > means["corpus original"])
+    reading = records["disc_noise_reading"]
+    assert reading.startswith("more") == records["disc_noise_above_originals"]
+    assert ("more than their reconstructions" in reading) == (means["reconstruction"] < means["Gaussian noise"]
+                                                              <= means["corpus original"])
+    assert records["disc_noise_returned_reading"] == (
+        "more" if means["Gaussian noise (returned)"] > means["Gaussian noise"] else "less")
     assert records["disc_reconstructions_fooling"] < 0.2
     assert records["claim:10"]["verdict"] == "holds"
 

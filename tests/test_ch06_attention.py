@@ -82,7 +82,7 @@ def test_stereotype_cell_measures(records):
 def test_claim_17_analogue(records):
     """The emoji analogue: a skin tone asked for against the yellow default, over at least 8 seeds."""
     analogue = records["analogue"]
-    assert set(analogue) == {"thumbs up", "waving hand"}
+    assert set(analogue) == {"waving hand", "raised hand"}
     for gesture, a in analogue.items():
         assert a["prompt"] == f"{gesture} dark skin tone" and a["seeds"] >= 8
         assert 0 <= a["asked_tone"] + a["yellow_default"] <= a["seeds"]

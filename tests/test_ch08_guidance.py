@@ -45,7 +45,7 @@ def test_claims_21_22_measures_against_scale(records):
 def test_claim_21_tested_on_agreement_with_the_prompt(records):
     """Claim 21's 'saturating' is the prompt's: agreement stops rising, then how much of its rise is lost at the top."""
     by_prompt = records["agreement_by_prompt"]
-    assert set(by_prompt) == {"red apple", "waving hand", "dog face"} and records["claim21_prompts"] == 3  # not 'commodity'
+    assert set(by_prompt) == {"green apple", "waving hand", "cat face"} and records["claim21_prompts"] == 3  # not 'commodity'
     for row in by_prompt.values():
         assert row["peak"] >= max(row["at_0"], row["at_top"])
     lost = sorted(row["lost_at_top"] for row in by_prompt.values())[1]  # the median of three
