@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "ae_trials.jsonl"
 
-from unet_trials import parse_value  # noqa: E402  (this folder is on sys.path when the script runs)
+from unet_trials import append_row, config_with  # noqa: E402  (this folder is on sys.path when the script runs)
 
 
 def images_and_holdout(workdir: Path | None, corpus, seed: int = 0):
@@ -78,14 +77,7 @@ def main(argv=None) -> int:
     from lds.train import set_threads
 
     set_threads()
-    fields = {f.name: f for f in dataclasses.fields(AutoencoderTrainConfig)}
-    changes = {"steps": args.steps}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in fields:
-            p.error(f"--set {key}: not an AutoencoderTrainConfig field (one of {', '.join(sorted(fields))})")
-        changes[key] = tuple(parse_value(v) for v in value.split(",")) if "," in value else parse_value(value)
-    cfg = dataclasses.replace(AutoencoderTrainConfig(), **changes)
+    cfg = config_with(p, AutoencoderTrainConfig(), args.set, steps=args.steps)
     corpus = load_corpus()
     train_ids, holdout = images_and_holdout(Path(args.workdir) if args.workdir else None, corpus)
     pipe = load_pipeline("lds-mini")
@@ -105,9 +97,7 @@ def main(argv=None) -> int:
            "holdout_psnr_db": round(held, 3), "holdout_images": int(len(holdout)),
            "l1_last100": round(sum(history["l1"][-100:]) / max(1, len(history["l1"][-100:])), 5),
            "workdir": args.workdir, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
-    with OUT.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row, indent=2))
+    append_row(OUT, row)
     return 0
 
 

@@ -33,6 +33,25 @@ def parse_value(text: str):
     return text
 
 
+def config_with(parser, default, items, **changes):
+    """``default`` (a config dataclass) with the ``--set FIELD=VALUE`` items applied (comma-separated values make a
+    tuple: ``block_out_channels=64,128,256``); an unknown field is a parser error naming the valid ones."""
+    fields = {f.name for f in dataclasses.fields(default)}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            parser.error(f"--set {key}: {type(default).__name__} has no such field (its fields:  {', '.join(sorted(fields))})")
+        changes[key] = tuple(parse_value(v) for v in value.split(",")) if "," in value else parse_value(value)
+    return dataclasses.replace(default, **changes)
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append one trial's JSON object to its results file and print it."""
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=2))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True)
@@ -50,14 +69,7 @@ def main(argv=None) -> int:
     from lds.unet import UNetTrainConfig
 
     set_threads()
-    fields = {f.name for f in dataclasses.fields(UNetTrainConfig)}
-    changes = {"steps": args.steps}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in fields:
-            p.error(f"--set {key}: not a UNetTrainConfig field (one of {', '.join(sorted(fields))})")
-        changes[key] = parse_value(value)
-    cfg = dataclasses.replace(UNetTrainConfig(), **changes)
+    cfg = config_with(p, UNetTrainConfig(), args.set, steps=args.steps)
     latents = Path(args.workdir) / "latents.pt"
     if not latents.exists():
         p.error(f"{latents} not found: run `lds train --stage latents --workdir {args.workdir}` first")
@@ -77,9 +89,7 @@ def main(argv=None) -> int:
     row.update({k: v for k, v in result.items()
                 if k.startswith(("en_pixel", "en_clip", "uncond_pixel_top5", "en_ssim", "uncond_ssim"))})
     row["en_by_kind"] = result["en_by_kind"]
-    with OUT.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row, indent=2))
+    append_row(OUT, row)
     return 0
 
 
