@@ -40,7 +40,7 @@ def config_with(parser, default, items, **changes):
     for item in items:
         key, _, value = item.partition("=")
         if key not in fields:
-            parser.error(f"--set {key}: {type(default).__name__} has no such field (its fields:  {', '.join(sorted(fields))})")
+            parser.error(f"--set {key}: {type(default).__name__} has no such field (its fields: {', '.join(sorted(fields))})")
         changes[key] = tuple(parse_value(v) for v in value.split(",")) if "," in value else parse_value(value)
     return dataclasses.replace(default, **changes)
 
