@@ -12,6 +12,12 @@ shipped CLIP as the perceptual judge, the same kept images and the same held-out
     python benchmarks/ae_trials.py --name wide-800 --steps 800 --set disc_start=100000 --set block_out_channels=64,128,256
     python benchmarks/ae_trials.py --name deep-800 --steps 800 --set disc_start=100000 --set layers_per_block=2
 
+``--decoder MODEL`` instead continues MODEL's decoder with the encoder frozen (the latents, and so the U-Net, stay
+valid), as the ``decoder`` and ``decoder_recon`` stages do, with ``--set`` naming ``DecoderFinetuneConfig`` fields:
+
+    python benchmarks/ae_trials.py --name recon-1500 --decoder lds/weights/lds-mini --steps 1500 \
+        --set lr=2e-4 --set perceptual_weight=0.1 --set disc_weight=0
+
 ``--workdir`` names an ``lds train`` work folder whose ``web.npz`` (the filter's kept pairs) and ``holdout.npy`` fix the
 images; without one, every corpus image is used and the holdout is drawn as the stage draws it (seed 0, 256 images).
 A wider or deeper autoencoder costs checkpoint size: each row says what the shipped folder would weigh with it
@@ -59,6 +65,51 @@ def shipped_mb(vae) -> float:
     return (total - own + 2 * sum(q.numel() for q in vae.parameters())) / 1e6
 
 
+def decoder_trial(p, args) -> int:
+    """Continue a model's decoder as the decoder stages do; score held-out PSNR and the round trip's SSIM."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    from lds.autoencoder import DecoderFinetuneConfig, NLayerDiscriminator, decode, encode, finetune_decoder, psnr
+    from lds.clip import load_clip
+    from lds.corpus import load_corpus
+    from lds.measures import ssim
+    from lds.pipeline import load_pipeline
+    from lds.train import set_threads
+
+    set_threads()
+    cfg = config_with(p, DecoderFinetuneConfig(), args.set, steps=args.steps)
+    corpus = load_corpus()
+    train_ids, holdout = images_and_holdout(Path(args.workdir) if args.workdir else None, corpus)
+    pipe = load_pipeline(str(args.decoder))
+    vae = AutoencoderKL.from_pretrained(str(args.decoder / "vae")).float()
+    clip = load_clip(args.decoder / "clip", pipe.text_encoder)
+    rgb = corpus.rgb()
+    x = torch.from_numpy(rgb[holdout]).permute(0, 3, 1, 2)
+
+    def scores():
+        with torch.no_grad():
+            r = decode(vae, encode(vae, x))
+        return float(psnr(r, x).mean()), float(ssim(r, x).mean())
+
+    before = scores()
+    t0 = time.time()
+    history = finetune_decoder(vae, NLayerDiscriminator(n_layers=3), rgb[train_ids], clip, cfg, progress=True)
+    seconds = time.time() - t0
+    after = scores()
+    if args.save:
+        vae.save_pretrained(str(args.save))
+    row = {"name": args.name, "decoder_of": str(args.decoder), "config": dataclasses.asdict(cfg),
+           "train_seconds": round(seconds), "seconds_per_step": round(seconds / max(1, cfg.steps), 3),
+           "holdout_psnr_db_before": round(before[0], 3), "holdout_psnr_db": round(after[0], 3),
+           "roundtrip_ssim_before": round(before[1], 4), "roundtrip_ssim": round(after[1], 4),
+           "holdout_images": int(len(holdout)),
+           "l1_last100": round(sum(history["l1"][-100:]) / max(1, len(history["l1"][-100:])), 5),
+           "workdir": args.workdir, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    append_row(OUT, row)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True)
@@ -66,7 +117,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=800)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="an AutoencoderTrainConfig field; tuples as comma-separated values (block_out_channels=64,128,256)")
+    p.add_argument("--decoder", type=Path, metavar="MODEL",
+                   help="continue this model folder's decoder (encoder frozen); --set names DecoderFinetuneConfig fields")
+    p.add_argument("--save", type=Path, help="save the trained autoencoder here (diffusers folder)")
     args = p.parse_args(argv)
+    if args.decoder:
+        return decoder_trial(p, args)
 
     import torch
 

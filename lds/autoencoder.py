@@ -274,7 +274,7 @@ class DecoderFinetuneConfig:
     warmup_steps: int = 100
     lr_floor: float = 0.0
     perceptual_weight: float = 0.5
-    disc_weight: float = 0.5
+    disc_weight: float = 0.5  # 0: no discriminator at all (the reconstruction-weighted decoder_l1 stage)
     seed: int = 1
 
 
@@ -317,7 +317,8 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
         x = x_all[idx]
         z = mean[idx] + std[idx] * torch.randn_like(mean[idx])
         recon = vae.decode(z).sample
-        l1, p_loss, g_loss, d_loss = _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer)
+        l1, p_loss, g_loss, d_loss = _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer,
+                                                  gan_on=cfg.disc_weight > 0)
         for k, v in (("l1", l1), ("perceptual", p_loss), ("g", g_loss), ("d", d_loss)):
             history[k].append(float(v.detach()))
         if step % 50 == 0:

@@ -191,6 +191,12 @@ class Corpus:
     def tones(self) -> list[str]:
         return [r["tone"] for r in self.records]
 
+    @property
+    def families(self) -> np.ndarray:
+        """Each image's *shape family* (an emoji and its skin-tone variants, which share one drawing), as
+        an index 0..F-1 in sorted order of the family's base character."""
+        return np.unique([r["base"] for r in self.records], return_inverse=True)[1]
+
     def index(self, char: str) -> int:
         for i, r in enumerate(self.records):
             if r["char"] == char:

@@ -40,6 +40,8 @@ class EvalConfig:
     # The uniform sample above gives faces 2 prompts and food 3: too few to say anything per kind. Kinds with
     # fewer are topped up from a second seeded draw (the headline numbers stay on the uniform sample).
     min_per_kind: int = 10
+    # The model card's grid prompts (KIND_GRID: the emoji a reader tries first), each drawn with this many seeds
+    grid_seeds: int = 8
 
 
 def ssim_to_named(images: torch.Tensor, targets: np.ndarray, corpus) -> np.ndarray:
@@ -140,9 +142,39 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
         imgs = _generate(pipe, [corpus.records[i]["names"][lang] for i in t], cfg, cfg.guidance_scale, False)
         per_lang[lang] = retrieval_scores(imgs, t, corpus, clip_model, bank)
     result["by_language"] = per_lang
+    if cfg.grid_seeds:
+        prompts = [p for ps in KIND_GRID.values() for p in ps]
+        ranks = prompt_ranks(pipe, prompts, n_seeds=cfg.grid_seeds, guidance_scale=cfg.guidance_scale,
+                             num_inference_steps=cfg.num_inference_steps, batch_size=cfg.batch_size)
+        result["grid_prompts"] = {p: {"ranks": r.tolist(), "top1": float((r == 0).mean()),
+                                      "top5": float((r < 5).mean())} for p, r in ranks.items()}
+        result["grid_top5"] = float(np.mean([v["top5"] for v in result["grid_prompts"].values()]))
     if clip_model is not None:  # does the text tower tell the corpus's names apart? (issue target: en top-1 0.95)
         result["clip_names"] = clip_name_retrieval(clip_model, pipe.tokenizer, corpus, bank)
     return result
+
+
+def prompt_ranks(pipe, prompts: list[str], n_seeds: int = 8, seed: int = 0, guidance_scale: float = 5.0,
+                 num_inference_steps: int = 25, batch_size: int = 48) -> dict[str, np.ndarray]:
+    """For each English corpus name in ``prompts``: the pixel rank (:func:`lds.measures.named_rank`) of the
+    emoji it names, for images drawn with seeds ``seed`` .. ``seed + n_seeds - 1``. A verdict on one prompt
+    should not rest on one seed: a share of seeds is what this gives."""
+    from .measures import corpus_tensor, named_rank
+    from .sampling import generate
+
+    corpus = load_corpus()
+    bank = corpus_tensor(corpus)
+    targets = [corpus.find(p) for p in prompts]
+    out = {}
+    for k in range(n_seeds):
+        images = []
+        for i in range(0, len(prompts), batch_size):
+            images.append(generate(pipe, prompts[i:i + batch_size], seed=seed + k, guidance_scale=guidance_scale,
+                                   num_inference_steps=num_inference_steps).image_tensor.float().cpu())
+        ranks = named_rank(torch.cat(images), targets, corpus, bank)
+        for p, r in zip(prompts, ranks):
+            out.setdefault(p, []).append(int(r))
+    return {p: np.array(r) for p, r in out.items()}
 
 
 def clip_name_retrieval(clip_model, tokenizer, corpus, bank: torch.Tensor | None = None) -> dict:
@@ -167,6 +199,14 @@ SUMMARY_ROWS = (
 )
 
 
+def holdout_psnr(metrics: dict) -> float | None:
+    """The shipped autoencoder's held-out PSNR: the last autoencoder stage in ``metrics`` that measured it."""
+    for stage in ("decoder_recon", "decoder", "autoencoder"):
+        if metrics.get(stage, {}).get("holdout_psnr_db") is not None:
+            return metrics[stage]["holdout_psnr_db"]
+    return None
+
+
 def recipe_summary(metrics: dict, evaluation: dict, config: dict) -> dict:
     """The numbers in :data:`SUMMARY_ROWS` from a model folder's ``metrics.json``, ``evaluation.json`` and
     ``training_config.json`` (None where a record lacks one), plus the per-kind top-5. The model card shows
@@ -178,7 +218,7 @@ def recipe_summary(metrics: dict, evaluation: dict, config: dict) -> dict:
     return {
         "recipe": config.get("recipe", "quick"),  # folders trained before --recipe existed used the quick budget
         "training_minutes": round(minutes, 1),
-        "holdout_psnr_db": metrics.get("decoder", metrics.get("autoencoder", {})).get("holdout_psnr_db"),
+        "holdout_psnr_db": holdout_psnr(metrics),
         "clip_en_top1": clip_names.get("en", {}).get("top1"),
         **{k: evaluation.get(k) for k in ("en_pixel_top1", "en_pixel_top5", "uncond_pixel_top5", "en_ssim")},
         "worst_kind_pixel_top5": min(by_kind.values()) if by_kind else None,

@@ -56,8 +56,8 @@ def survival(web: dict, keep: np.ndarray, corpus: Corpus, cfg: WebConfig) -> dic
 def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
     """How often each kind of emoji reaches the U-Net: kept pairs with a correct caption, by kind.
 
-    The U-Net's training draws uniformly from the kept pairs, so an emoji's share of them is its share of
-    training. Counted per image and per *shape family* (an emoji and its skin-tone variants, which share
+    The U-Net's main stage draws uniformly from the kept pairs, so an emoji's share of them is its share of
+    that stage (the full recipe's last stage, ``unet_balance``, then draws every family equally often). Counted per image and per *shape family* (an emoji and its skin-tone variants, which share
     one drawing): a hand in five tones splits its pairs five ways per image, yet the family, one shape
     to learn, is seen more often than a one-image emoji such as an apple. Medians by kind, and the share
     of images that never reach the U-Net under their own name. ``share_if_family_balanced``: the kind's share
@@ -68,11 +68,9 @@ def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
     n = len(corpus)
     correct = _kept_correct(web, keep, n)
     kinds = np.array(corpus.kinds)
-    bases = np.array([r["base"] for r in corpus.records])
-    family_of = {b: k for k, b in enumerate(sorted(set(bases)))}
-    family = np.array([family_of[b] for b in bases])
-    family_pairs = np.bincount(family, weights=correct, minlength=len(family_of))
-    family_size = np.bincount(family, minlength=len(family_of))
+    family = corpus.families
+    family_pairs = np.bincount(family, weights=correct, minlength=family.max() + 1)
+    family_size = np.bincount(family, minlength=family.max() + 1)
     reached = family_pairs > 0
     out = {"kept_correct_pairs": int(correct.sum()), "by_kind": {}}
     for k in KINDS:
@@ -90,6 +88,24 @@ def exposure(web: dict, keep: np.ndarray, corpus: Corpus) -> dict:
             "share_of_training": float(correct[mask].sum() / max(1, correct.sum())),
             "share_if_family_balanced": float(reached[fams].sum() / max(1, reached.sum())),
         }
+    return out
+
+
+def caption_exposure(web: dict, keep: np.ndarray, corpus: Corpus, names: list[str], lang: str = "en") -> dict:
+    """For each ``lang`` name in ``names``: how many kept pairs show its image under its own name in that
+    language (``own_caption``), under any correct caption (``any_language``), and how many pairs its shape
+    family has (``family``). A prompt's own-caption count is how often the U-Net saw exactly that prompt beside
+    the right picture in the filtered web: a handful is too few, whatever the kind's median says."""
+    keep = np.asarray(keep, bool)
+    family = corpus.families
+    correct = keep & web["matched"]
+    family_pairs = np.bincount(family[web["image"][correct]], minlength=family.max() + 1)
+    out = {}
+    for name in names:
+        i = corpus.find(name, lang)
+        own = correct & (web["image"] == i) & (web["lang"] == lang)
+        out[name] = {"own_caption": int(own.sum()), "any_language": int((correct & (web["image"] == i)).sum()),
+                     "family": int(family_pairs[family[i]])}
     return out
 
 

@@ -55,7 +55,31 @@ class UNetTrainConfig:
     # each timestep's ε-loss weighted by min(SNR, γ)/SNR, so that nearly clean timesteps, which
     # teach little about the prompt, do not dominate. None: the plain mean of SD's objective.
     snr_gamma: float | None = 5.0  # the value Hang et al. recommend
+    # How the kept pairs are drawn. 0: uniformly, so each shape family (an emoji and its skin-tone variants)
+    # is seen as often as the filtered web shows it. 1: every family equally often, pairs uniform within a
+    # family (so the tone and language mix inside a family stays the web's). Values between flatten part way:
+    # a pair's weight is (kept pairs of its family) ** -family_balance. See family_balanced_weights.
+    family_balance: float = 0.0
     seed: int = 0
+
+
+def family_balanced_weights(pairs_image: np.ndarray, families: np.ndarray, balance: float) -> np.ndarray | None:
+    """Sampling weight of each pair: ``n_f ** -balance``, ``n_f`` the number of pairs of its shape family.
+
+    ``families[i]`` is corpus image i's family (:attr:`lds.corpus.Corpus.families`). With ``balance`` 1 each
+    family's pairs together weigh 1, so a family is drawn as often as any other however often the web showed
+    it; within a family the pairs keep their proportions. None when ``balance`` is 0 (uniform draws).
+    """
+    if not balance:
+        return None
+    fam = np.asarray(families)[np.asarray(pairs_image)]
+    counts = np.bincount(fam)
+    return counts[fam].astype(np.float64) ** (-float(balance))
+
+
+def draw_pairs(rng: np.random.Generator, n: int, batch_size: int, p: np.ndarray | None = None) -> np.ndarray:
+    """Indices of one batch of training pairs: uniform over the ``n`` pairs, or with probabilities ``p``."""
+    return rng.integers(0, n, size=batch_size) if p is None else rng.choice(n, size=batch_size, p=p)
 
 
 def build_unet(cfg: UNetTrainConfig, sample_size: int, cross_attention_dim: int, in_channels: int = 4):
@@ -87,7 +111,8 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float) -> t
 
 def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image: np.ndarray,
                pairs_text: np.ndarray, text_states: torch.Tensor, empty_state: torch.Tensor,
-               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None, checkpoint=None):
+               cfg: UNetTrainConfig, progress: bool = True, log=None, unet=None, checkpoint=None,
+               pair_weights: np.ndarray | None = None):
     """ε-prediction training.
 
     ``latent_mean/std`` are the autoencoder's posterior per corpus image (scaled); each step samples
@@ -95,7 +120,8 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
     and a row of ``text_states`` (the text encoder's 77 x d states per unique caption). Pass ``unet``
     to continue training a model (a second phase with its own schedule) instead of starting afresh.
     ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
-    holds one, continues from it.
+    holds one, continues from it. ``pair_weights`` (one per pair, any positive scale) draws pairs in
+    proportion to them instead of uniformly (:func:`family_balanced_weights`).
     """
     from diffusers import DDPMScheduler
     from tqdm.auto import tqdm
@@ -115,8 +141,9 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
     losses = list(extra.get("losses", []))
     bar = tqdm(range(start, cfg.steps), desc="U-Net", disable=not progress, initial=start, total=cfg.steps)
     n = len(pairs_image)
+    p = None if pair_weights is None else np.asarray(pair_weights, np.float64) / np.sum(pair_weights)
     for step in bar:
-        idx = rng.integers(0, n, size=cfg.batch_size)
+        idx = draw_pairs(rng, n, cfg.batch_size, p)
         img = torch.from_numpy(pairs_image[idx])
         latents = latent_mean[img] + latent_std[img] * torch.randn_like(latent_mean[img])
         encoder_hidden_states = text_states[torch.from_numpy(pairs_text[idx])].float()

@@ -93,3 +93,18 @@ def test_zipf_sweep_reuses_embedded_captions_without_changing_the_result(pipe):
     reused = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds, known=ws)
     assert plain == reused
     assert plain[0.0]["survive"] > plain[0.5]["survive"] > 0
+
+
+def test_caption_exposure_counts_kept_pairs_with_the_prompts_own_caption():
+    from lds.corpus import load_corpus
+    from lds.ranking import caption_exposure
+
+    corpus = load_corpus()
+    apple, envelope = corpus.find("red apple"), corpus.find("red envelope")
+    web = {"image": np.array([apple, apple, apple, apple, envelope]),
+           "lang": np.array(["en", "fr", "en", "en", "en"]),
+           "matched": np.array([True, True, True, False, True])}
+    keep = np.array([True, True, False, True, True])  # the third pair dropped by the filter; the fourth mismatched
+    out = caption_exposure(web, keep, corpus, ["red apple", "red envelope"])
+    assert out["red apple"] == {"own_caption": 1, "any_language": 2, "family": 2}
+    assert out["red envelope"]["own_caption"] == 1

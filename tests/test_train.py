@@ -25,6 +25,33 @@ def test_all_stages_run_and_report(smoke):
     assert saved["total_seconds"] > 0
     assert 0 < saved["filter"]["kept"] < saved["filter"]["pairs"]
     assert saved["autoencoder"]["scaling_factor"] > 0
+    assert saved["unet_balance"]["steps"] == 3 and saved["unet_balance"]["family_balance"] == 1.0
+    assert "holdout_psnr_db" in saved["decoder_recon"]  # the reconstruction-weighted decoder ran and was measured
+
+
+def test_the_pipeline_ships_the_balanced_unet(smoke):
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    work, out, _ = smoke
+    shipped = UNet2DConditionModel.from_pretrained(str(out / "unet")).state_dict()
+    balanced = UNet2DConditionModel.from_pretrained(str(work / "unet_balance")).state_dict()
+    main = UNet2DConditionModel.from_pretrained(str(work / "unet")).state_dict()
+    assert all(torch.equal(shipped[k], balanced[k].half().float()) for k in shipped)
+    assert any(not torch.equal(main[k], balanced[k]) for k in main)  # the last stage trained on
+
+
+def test_the_pipeline_ships_the_last_decoder(smoke):
+    import torch
+    from diffusers import AutoencoderKL
+
+    work, out, _ = smoke
+    shipped = AutoencoderKL.from_pretrained(str(out / "vae")).state_dict()
+    recon = AutoencoderKL.from_pretrained(str(work / "vae_recon")).state_dict()
+    ft = AutoencoderKL.from_pretrained(str(work / "vae_ft")).state_dict()
+    assert all(torch.equal(shipped[k], recon[k].half().float()) for k in shipped)
+    changed = [k for k in ft if not torch.equal(ft[k], recon[k])]
+    assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)  # the encoder is frozen
 
 
 def test_output_is_a_standard_pipeline(smoke):
@@ -48,9 +75,10 @@ def test_interrupted_stage_resumes_and_finished_stages_are_kept(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, work, out, progress=False).run()
     done_before = {s: (work / f"{s}.done").stat().st_mtime for s in STAGES if (work / f"{s}.done").exists()}
-    assert set(done_before) == {"clip", "filter", "autoencoder", "latents", "decoder"}
+    assert set(done_before) == {"clip", "filter", "autoencoder", "latents", "decoder", "decoder_recon"}
     monkeypatch.undo()
-    Trainer(cfg, work, out, progress=False).run(stages=("clip", "filter", "autoencoder", "latents", "decoder", "unet"))
+    Trainer(cfg, work, out, progress=False).run(stages=("clip", "filter", "autoencoder", "latents", "decoder",
+                                                        "decoder_recon", "unet"))
     for s, mtime in done_before.items():
         assert (work / f"{s}.done").stat().st_mtime == mtime, f"{s} was redone"
     assert (work / "unet.done").exists()
@@ -198,6 +226,47 @@ def test_unet_stage_resumes_from_its_checkpoint(tmp_path):
     assert any(not torch.allclose(v, unet.state_dict()[k]) for k, v in fresh.items())  # training moved the weights
 
 
+def test_family_balanced_weights_draw_every_family_alike_and_keep_proportions_inside_one():
+    import numpy as np
+
+    from lds.unet import family_balanced_weights
+
+    families = np.array([0, 0, 1, 2])  # images 0 and 1 are one emoji in two tones; 2 and 3 one-image emoji
+    pairs_image = np.array([0] * 60 + [1] * 20 + [2] * 15 + [3] * 5)
+    w = family_balanced_weights(pairs_image, families, 1.0)
+    fam = families[pairs_image]
+    assert np.allclose(np.bincount(fam, weights=w), 1.0)  # each family weighs the same in all
+    assert w[pairs_image == 0].sum() / w[pairs_image == 1].sum() == pytest.approx(3.0)  # the web's 60:20 kept
+    half = family_balanced_weights(pairs_image, families, 0.5)
+    totals = np.bincount(fam, weights=half)
+    assert totals[0] > totals[1] > totals[2] and totals[0] / totals[2] == pytest.approx(np.sqrt(80 / 5))
+    assert family_balanced_weights(pairs_image, families, 0.0) is None  # 0: uniform draws
+
+
+def test_unet_stage_draws_pairs_by_their_weights(monkeypatch):
+    import numpy as np
+    import torch
+
+    import lds.unet
+    from lds.unet import UNetTrainConfig, train_unet
+
+    g = torch.Generator().manual_seed(0)
+    mean, std = torch.randn(4, 4, 8, 8, generator=g), 0.1 * torch.rand(4, 4, 8, 8, generator=g)
+    states, empty = torch.randn(4, 77, 32, generator=g), torch.randn(77, 32, generator=g)
+    pairs_image = np.array([0] * 97 + [1, 2, 3])
+    drawn = []
+    real = lds.unet.draw_pairs
+    monkeypatch.setattr(lds.unet, "draw_pairs", lambda *a: drawn.append(real(*a)) or drawn[-1])
+    cfg = UNetTrainConfig(block_out_channels=(32, 32), steps=2, batch_size=64, warmup_steps=1)
+    weights = np.where(pairs_image == 0, 1.0 / 97, 1.0)  # each image equally likely
+    train_unet(mean, std, pairs_image, pairs_image, states, empty, cfg, False, pair_weights=weights)
+    off = np.concatenate(drawn) >= 97
+    assert len(drawn) == 2 and off.mean() > 0.5  # uniform draws would give 3% of the pairs off image 0
+    drawn.clear()
+    train_unet(mean, std, pairs_image, pairs_image, states, empty, cfg, False)
+    assert (np.concatenate(drawn) >= 97).mean() < 0.2
+
+
 def test_trainer_keeps_a_checkpoint_per_training_stage_and_clears_it_when_done(smoke, tmp_path, monkeypatch):
     import shutil
 
@@ -234,6 +303,8 @@ def test_recipes_are_presets_named_in_training_config(smoke):
     assert (quick.recipe, full.recipe) == ("quick", "full") and quick == TrainConfig()
     for stage in ("clip", "autoencoder", "decoder", "unet"):  # the full budget trains every stage longer
         assert getattr(full, stage).steps > getattr(quick, stage).steps, stage
+    assert quick.decoder_recon.steps == quick.unet_balance.steps == 0  # the quick recipe skips the two last stages
+    assert full.decoder_recon.steps > 0 and full.unet_balance.steps > 0 and full.unet_balance.family_balance == 1.0
     assert full.unet.block_out_channels == quick.unet.block_out_channels  # same model, longer schedule
     with pytest.raises(ValueError, match="choose one of quick, full"):
         TrainConfig.recipe_named("slow")
