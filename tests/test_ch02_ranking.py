@@ -108,3 +108,14 @@ def test_caption_exposure_counts_kept_pairs_with_the_prompts_own_caption():
     out = caption_exposure(web, keep, corpus, ["red apple", "red envelope"])
     assert out["red apple"] == {"own_caption": 1, "any_language": 2, "family": 2}
     assert out["red envelope"]["own_caption"] == 1
+
+
+@pytest.mark.notebooks
+def test_the_balanced_last_stage_as_the_prose_tells_it(ch2):
+    # the chapter's words: red apple (two kept pairs under its English name) never drawn right before the balanced
+    # stage nor after it, the one grid prompt still never drawn; the grid as a whole drawn far more often after
+    assert ch2["balance_red_apple_pairs"] == 2
+    assert ch2["balance_red_apple_before"] == 0 and ch2["balance_red_apple_after"] == 0
+    assert ch2["balance_never_after"] == 1 < ch2["balance_never_before"]
+    assert ch2["balance_grid_top5_after"] > ch2["balance_grid_top5_before"] + 0.2
+    assert ch2["balance_kept_pairs"] == 56_000

@@ -6,18 +6,22 @@ def test_model_card_numbers(executed):
     assert r["corpus_size"] == 3812 and r["corpus_skin_tone_variants"] == 1890
     assert r["checkpoint_megabytes"] <= 40, "the checkpoint in git stays at 40 MB or less"
     # the full recipe's weights (the quick recipe's: 22.9 dB, top-1 0.33, top-5 0.51, SSIM 0.46, CLIP top-1 0.77)
-    assert r["holdout_psnr_db"] > 25, "the full recipe's decoder: 25.9 dB"
+    assert r["holdout_psnr_db"] > 27, "the full recipe's reconstruction-weighted decoder: 27.4 dB (target 28, not met)"
     # the prompt steers the image: prompted retrieval far above the unconditional floor (the lds-mini issue's targets:
     # top-1 0.6, top-5 0.8, every kind's top-5 0.5, SSIM 0.7, CLIP's English name retrieval 0.95; the 28 dB target
     # for the autoencoder is not met)
     assert r["eval_en_pixel_top1"] >= 0.6 and r["eval_en_pixel_top5"] >= 0.8 and r["eval_uncond_pixel_top5"] < 0.05
     assert r["eval_worst_kind_pixel_top5"] >= 0.5
+    # the grid prompts, 8 seeds each: after the balanced last stage all but one are drawn in most seeds (measured 0.94;
+    # "red apple", two kept pairs under its English name, is the one never drawn right)
+    assert r["grid_seeds_evaluated"] == 8 and r["grid_top5"] >= 0.85 and r["grid_never_drawn"] <= 2
     assert r["eval_en_ssim"] >= 0.7 and r["eval_uncond_ssim"] < 0.2
     assert r["clip_en_name_top1"] >= 0.95
     assert r["eval_en_clip_top5"] > 0.5 and r["eval_en_clip_top5"] > r["eval_uncond_clip_top5"] + 0.4
     # what the card's prose says: people and hands come out right more often than the one-off kinds, and drawn closer
-    assert r["eval_people_hands_pixel_top5"] > r["eval_other_kinds_pixel_top5"]
-    assert r["eval_people_hands_ssim"] > r["eval_other_kinds_ssim"] + 0.15
+    assert r["eval_people_hands_pixel_top5"] >= r["eval_other_kinds_pixel_top5"]
+    assert r["eval_people_hands_pixel_top5"] - r["eval_other_kinds_pixel_top5"] < 0.1  # "barely tells them apart"
+    assert r["eval_people_hands_ssim"] > r["eval_other_kinds_ssim"] + 0.1  # measured 0.87 against 0.73
     # the two budgets side by side: the quick recipe's record is kept beside the weights
     assert r["recipe_quick_minutes"] <= 45 and r["recipe_quick_en_pixel_top5"] < r["eval_en_pixel_top5"]
     # the filter keeps English more often than the other languages (chapter 2 measures it)
@@ -55,3 +59,14 @@ def test_live_retrieval_from_the_shipped_weights(pipe):
     assert s["pixel_top5"] >= 0.6, s
     assert s["clip_top5"] >= 0.6, s
     assert s["pixel_median_rank"] < 5 and s["clip_median_rank"] < 5, s
+
+
+def test_grid_prompts_the_main_stage_never_drew_are_drawn_by_the_shipped_weights(pipe):
+    """The balanced last U-Net stage: prompts the main stage drew right in none of 8 seeds (benchmarks/unet_balance.jsonl:
+    dog face, banana, rocket, chequered flag) come out as the named emoji in most seeds, live, from the shipped weights."""
+    from lds.evaluate import prompt_ranks
+
+    ranks = prompt_ranks(pipe, ["dog face", "banana", "rocket", "chequered flag"], n_seeds=4)
+    # Measured (2026-12-03): 4 of 4 seeds each with the shipped weights; the main stage's U-Net alone: 0 of 8 each
+    for prompt, r in ranks.items():
+        assert (r < 5).sum() >= 3, (prompt, r.tolist())
