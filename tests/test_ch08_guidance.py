@@ -73,7 +73,8 @@ def test_claim_24_diversity_and_mean_image(records):
     assert records["diversity_fall"] == pytest.approx(fall, abs=1e-3)
     top_vs_s1 = sorted(row["top_vs_s1"] for row in shape.values())[1]  # the glued end of the sweep, against s = 1
     assert records["diversity_top_vs_s1"] == pytest.approx(top_vs_s1, abs=1e-3)
-    assert all(row["top_vs_s1"] == pytest.approx(row["at_top"] / row["at_1"], abs=2e-3) for row in shape.values())
+    # the ratio of two values recorded to 4 decimals: a relative tolerance (at_1 can be as small as 0.05)
+    assert all(row["top_vs_s1"] == pytest.approx(row["at_top"] / row["at_1"], rel=1e-2, abs=2e-3) for row in shape.values())
     assert all(row["lowest"] <= min(row["at_1"], row["at_top"]) for row in shape.values())  # lowest from s = 1 up
     expected = "holds" if fall > 0.15 else "holds with a qualifier" if fall > 0.1 else "does not hold"
     if expected == "holds" and rebound > 0.05:
