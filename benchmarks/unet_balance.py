@@ -17,9 +17,13 @@ as a blur). Their English names were among the rarest kept captions: "red apple"
 ``--ship OUT`` also writes the model folder with the new U-Net (half precision, as ``lds train`` saves it) and its
 records (metrics, configuration, curves, evaluation, and ``unet_balance.json``: the grid before and after) to OUT.
 
-    LDS_THREADS=1 python benchmarks/unet_balance.py --name full-balance --model lds/weights/lds-mini
+    git worktree add /tmp/main-stage 9d91961   # the weights before this stage: the main stage's U-Net
+    LDS_THREADS=1 python benchmarks/unet_balance.py --name full-balance --model /tmp/main-stage/lds/weights/lds-mini
 
-About 35 minutes on one core for 2,000 steps, plus about 5 minutes of evaluation.
+MODEL's U-Net should be a main stage's: the shipped weights already went through this stage (``metrics.json`` says
+so under ``unet_balance``), and the script refuses them.
+
+About 70 minutes on one core for the recipe's 4,000 steps (1 s a step), plus about 10 minutes of evaluation.
 """
 
 from __future__ import annotations
@@ -89,7 +93,6 @@ def grid_ranks(pipe, prompts, seeds: int) -> dict:
 
 def main(argv=None) -> dict:
     import numpy as np
-    import torch
 
     from lds.corpus import load_corpus
     from lds.evaluate import KIND_GRID, EvalConfig, evaluate_model
@@ -99,7 +102,7 @@ def main(argv=None) -> dict:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="the row's name in unet_balance.jsonl")
-    p.add_argument("--model", default="lds/weights/lds-mini", help="a model folder written by lds train")
+    p.add_argument("--model", required=True, help="a model folder written by lds train, its U-Net a main stage's")
     p.add_argument("--workdir", default=".lds-cache/unet-balance", help="web, latents and checkpoints go here")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a UNetTrainConfig field of the balanced stage (default: the full recipe's unet_balance)")
@@ -111,6 +114,9 @@ def main(argv=None) -> dict:
     if not cfg.steps:
         p.error("the balanced stage needs steps > 0 (--set steps=2000)")
     folder, workdir = Path(args.model), Path(args.workdir)
+    if "unet_balance" in json.loads((folder / "metrics.json").read_text()):
+        p.error(f"{folder}'s U-Net already went through the balanced stage; pass a folder whose U-Net is a main "
+                "stage's (see the docstring)")
     workdir.mkdir(parents=True, exist_ok=True)
     set_threads()
     pipe = load_pipeline(str(folder))
