@@ -62,26 +62,13 @@ def training_web(folder: Path, pipe, corpus, workdir: Path):
 
 
 def latents_file(pipe, corpus, web: dict, workdir: Path) -> Path:
-    """What ``lds train``'s latents stage saves, from the model's own autoencoder and text encoder."""
-    import numpy as np
-    import torch
-
-    from lds.text_encoder import encode_prompts
+    """What ``lds train``'s latents stage saves (:func:`lds.train.save_latents`), from the model's own autoencoder and
+    text encoder (cached in ``workdir/latents.pt``)."""
+    from lds.train import save_latents
 
     path = workdir / "latents.pt"
-    if path.exists():
-        return path
-    rgb = torch.from_numpy(corpus.rgb()).permute(0, 3, 1, 2)
-    with torch.no_grad():
-        dists = [pipe.vae.encode(rgb[i:i + 256] * 2 - 1).latent_dist for i in range(0, len(rgb), 256)]
-    s = pipe.vae.config.scaling_factor
-    keep = web["keep"]
-    captions, inverse = np.unique(web["caption"][keep], return_inverse=True)
-    torch.save({"latent_mean": torch.cat([d.mean for d in dists]) * s, "latent_std": torch.cat([d.std for d in dists]) * s,
-                "pairs_image": torch.from_numpy(web["image"][keep].astype(np.int64)),
-                "pairs_text": torch.from_numpy(inverse.astype(np.int64)),
-                "text_states": encode_prompts(pipe.text_encoder, pipe.tokenizer, list(captions)).half(),
-                "empty_state": encode_prompts(pipe.text_encoder, pipe.tokenizer, [""])[0]}, path)
+    if not path.exists():
+        save_latents(pipe.vae, pipe.text_encoder, pipe.tokenizer, corpus.rgb(), web, path)
     return path
 
 

@@ -157,6 +157,30 @@ def train_unet_on_latents(latents_file: Path, cfg: UNetTrainConfig, progress: bo
                       unet=unet, checkpoint=checkpoint, pair_weights=weights)
 
 
+def save_latents(vae, text_encoder, tokenizer, rgb: np.ndarray, web: dict, path: Path, progress: bool = False) -> dict:
+    """What the U-Net trains on, saved to ``path``: every corpus image's scaled posterior (mean, std) under ``vae``,
+    the kept pairs of ``web`` as (image, caption) indices, and the text encoder's states of each unique kept caption
+    and of the empty prompt. The ``latents`` stage and ``benchmarks/unet_balance.py`` both write it this way."""
+    from .text_encoder import encode_prompts
+
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        means, stds = [], []
+        for i in range(0, len(x), 256):
+            dist = vae.encode(x[i:i + 256] * 2 - 1).latent_dist
+            means.append(dist.mean * vae.config.scaling_factor)
+            stds.append(dist.std * vae.config.scaling_factor)
+    keep = web["keep"]
+    captions, inverse = np.unique(web["caption"][keep], return_inverse=True)
+    states = encode_prompts(text_encoder, tokenizer, list(captions), progress=progress)
+    empty = encode_prompts(text_encoder, tokenizer, [""], progress=False)
+    torch.save({"latent_mean": torch.cat(means), "latent_std": torch.cat(stds),
+                "pairs_image": torch.from_numpy(web["image"][keep].astype(np.int64)),
+                "pairs_text": torch.from_numpy(inverse.astype(np.int64)),
+                "text_states": states.half(), "empty_state": empty[0]}, path)
+    return {"unique_captions": int(len(captions)), "pairs": int(keep.sum())}
+
+
 def curve_points(values, points: int = 200) -> list[float]:
     """A loss curve averaged down to at most ``points`` values (training_curves.json, the model card's plots)."""
     values = np.asarray(values, dtype=np.float64)
@@ -397,78 +421,52 @@ class Trainer:
     def stage_latents(self):
         from diffusers import AutoencoderKL
 
-        from .text_encoder import encode_prompts
-
         vae = AutoencoderKL.from_pretrained(str(self.workdir / "vae")).eval()
-        rgb = torch.from_numpy(self.corpus().rgb()).permute(0, 3, 1, 2)
-        with torch.no_grad():
-            means, stds = [], []
-            for i in range(0, len(rgb), 256):
-                dist = vae.encode(rgb[i:i + 256] * 2 - 1).latent_dist
-                means.append(dist.mean * vae.config.scaling_factor)
-                stds.append(dist.std * vae.config.scaling_factor)
-        web = self._web()
-        keep = web["keep"]
-        captions, inverse = np.unique(web["caption"][keep], return_inverse=True)
-        text_encoder = self.clip_model().text_model
-        tok = self.tokenizer()
-        states = encode_prompts(text_encoder, tok, list(captions), progress=self.progress)
-        empty = encode_prompts(text_encoder, tok, [""], progress=False)
-        torch.save({"latent_mean": torch.cat(means), "latent_std": torch.cat(stds),
-                    "pairs_image": torch.from_numpy(web["image"][keep].astype(np.int64)),
-                    "pairs_text": torch.from_numpy(inverse.astype(np.int64)),
-                    "text_states": states.half(), "empty_state": empty[0]},
-                   self.workdir / "latents.pt")
-        return {"unique_captions": int(len(captions)), "pairs": int(keep.sum())}
+        return save_latents(vae, self.clip_model().text_model, self.tokenizer(), self.corpus().rgb(), self._web(),
+                            self.workdir / "latents.pt", self.progress)
 
-    def stage_decoder(self):
-        """Fine-tune the decoder with the encoder frozen: sharper reconstructions, same latents."""
-        from diffusers import AutoencoderKL
-        from safetensors.torch import load_file, save_file
-
-        from .autoencoder import NLayerDiscriminator, decode, encode, finetune_decoder, psnr
-
-        corpus = self.corpus()
-        holdout = np.load(self.workdir / "holdout.npy")
-        web = self._web()
-        train_ids = np.setdiff1d(np.unique(web["image"][web["keep"]]), holdout)
-        rgb = corpus.rgb()
-        vae = AutoencoderKL.from_pretrained(str(self.workdir / "vae"))
-        disc = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)
-        disc.load_state_dict(load_file(str(self.workdir / "discriminator.safetensors")))
-        x = torch.from_numpy(rgb[holdout]).permute(0, 3, 1, 2)
-        before = float(psnr(decode(vae, encode(vae, x)), x).mean())
-        history = finetune_decoder(vae, disc, rgb[train_ids], self.clip_model(), self.cfg.decoder, self.progress,
-                                   checkpoint=self.checkpoint("decoder"))
-        after = float(psnr(decode(vae, encode(vae, x)), x).mean())
-        vae.save_pretrained(str(self.workdir / "vae_ft"))
-        save_file(disc.state_dict(), str(self.workdir / "discriminator_ft.safetensors"))
-        (self.workdir / "decoder_history.json").write_text(json.dumps(history))
-        return {"holdout_psnr_db_before": before, "holdout_psnr_db": after}
-
-    def stage_decoder_recon(self):
-        """The decoder again with the encoder frozen, reconstruction-weighted (no discriminator); skipped at 0 steps."""
-        cfg = self.cfg.decoder_recon
-        if cfg.steps == 0:
-            return {"steps": 0}
+    def _finetune_decoder_stage(self, stage: str, source: Path, out: str, disc) -> dict:
+        """A decoder stage: continue ``source``'s decoder (encoder frozen) with ``self.cfg.<stage>`` on the kept
+        images outside the holdout, save it to ``<workdir>/<out>`` and its history; held-out PSNR before and after."""
         from diffusers import AutoencoderKL
 
-        from .autoencoder import NLayerDiscriminator, decode, encode, finetune_decoder, psnr
+        from .autoencoder import decode, encode, finetune_decoder, psnr
 
         holdout = np.load(self.workdir / "holdout.npy")
         web = self._web()
         train_ids = np.setdiff1d(np.unique(web["image"][web["keep"]]), holdout)
         rgb = self.corpus().rgb()
-        vae = AutoencoderKL.from_pretrained(str(self._vae_folder(before="decoder_recon")))
+        vae = AutoencoderKL.from_pretrained(str(source))
         x = torch.from_numpy(rgb[holdout]).permute(0, 3, 1, 2)
         before = float(psnr(decode(vae, encode(vae, x)), x).mean())
-        unused = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)  # disc_weight 0: never called
-        history = finetune_decoder(vae, unused, rgb[train_ids], self.clip_model(), cfg, self.progress,
-                                   checkpoint=self.checkpoint("decoder_recon"))
+        history = finetune_decoder(vae, disc, rgb[train_ids], self.clip_model(), getattr(self.cfg, stage),
+                                   self.progress, checkpoint=self.checkpoint(stage))
         after = float(psnr(decode(vae, encode(vae, x)), x).mean())
-        vae.save_pretrained(str(self.workdir / "vae_recon"))
-        (self.workdir / "decoder_recon_history.json").write_text(json.dumps(history))
+        vae.save_pretrained(str(self.workdir / out))
+        (self.workdir / f"{stage}_history.json").write_text(json.dumps(history))
         return {"holdout_psnr_db_before": before, "holdout_psnr_db": after}
+
+    def stage_decoder(self):
+        """Fine-tune the decoder with the encoder frozen: sharper reconstructions, same latents."""
+        from safetensors.torch import load_file, save_file
+
+        from .autoencoder import NLayerDiscriminator
+
+        disc = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)
+        disc.load_state_dict(load_file(str(self.workdir / "discriminator.safetensors")))
+        result = self._finetune_decoder_stage("decoder", self.workdir / "vae", "vae_ft", disc)
+        save_file(disc.state_dict(), str(self.workdir / "discriminator_ft.safetensors"))
+        return result
+
+    def stage_decoder_recon(self):
+        """The decoder again with the encoder frozen, reconstruction-weighted (no discriminator); skipped at 0 steps."""
+        if self.cfg.decoder_recon.steps == 0:
+            return {"steps": 0}
+        from .autoencoder import NLayerDiscriminator
+
+        unused = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)  # disc_weight 0: never called
+        return self._finetune_decoder_stage("decoder_recon", self._vae_folder(before="decoder_recon"), "vae_recon",
+                                            unused)
 
     def _vae_folder(self, before: str | None = None) -> Path:
         """The last autoencoder trained so far (``before``: the last one before that stage)."""
@@ -560,16 +558,17 @@ class Trainer:
         """Loss curves of each stage, averaged down to 200 values (for the model card)."""
         down = curve_points
 
+        def decoder_l1(stage):  # a decoder stage's L1 curve; [] for a stage that did not run
+            path = self.workdir / f"{stage}_history.json"
+            return down(json.loads(path.read_text())["l1"]) if path.exists() else []
+
         vae = json.loads((self.workdir / "vae_history.json").read_text())
         return {
             "clip_loss": down(np.load(self.workdir / "clip_losses.npy")),
             "clip_steps": self.cfg.clip.steps,
             "vae_l1": down(vae["l1"]), "vae_perceptual": down(vae["perceptual"]),
             "vae_steps": self.cfg.autoencoder.steps, "vae_disc_start": self.cfg.autoencoder.disc_start,
-            "decoder_l1": (down(json.loads((self.workdir / "decoder_history.json").read_text())["l1"])
-                           if (self.workdir / "decoder_history.json").exists() else []),
-            "decoder_recon_l1": (down(json.loads((self.workdir / "decoder_recon_history.json").read_text())["l1"])
-                                 if (self.workdir / "decoder_recon_history.json").exists() else []),
+            "decoder_l1": decoder_l1("decoder"), "decoder_recon_l1": decoder_l1("decoder_recon"),
             "unet_loss": (down(np.load(self.workdir / "unet_losses.npy"))  # absent while the stage is under way
                           if (self.workdir / "unet_losses.npy").exists() else []),
             "unet_steps": self.cfg.unet.steps,

@@ -29,14 +29,17 @@ def test_all_stages_run_and_report(smoke):
     assert "holdout_psnr_db" in saved["decoder_recon"]  # the reconstruction-weighted decoder ran and was measured
 
 
+def _weights(cls, *folders):
+    """The state dicts of ``cls`` models saved in ``folders``."""
+    return [cls.from_pretrained(str(f)).state_dict() for f in folders]
+
+
 def test_the_pipeline_ships_the_balanced_unet(smoke):
     import torch
     from diffusers import UNet2DConditionModel
 
     work, out, _ = smoke
-    shipped = UNet2DConditionModel.from_pretrained(str(out / "unet")).state_dict()
-    balanced = UNet2DConditionModel.from_pretrained(str(work / "unet_balance")).state_dict()
-    main = UNet2DConditionModel.from_pretrained(str(work / "unet")).state_dict()
+    shipped, balanced, main = _weights(UNet2DConditionModel, out / "unet", work / "unet_balance", work / "unet")
     assert all(torch.equal(shipped[k], balanced[k].half().float()) for k in shipped)
     assert any(not torch.equal(main[k], balanced[k]) for k in main)  # the last stage trained on
 
@@ -46,9 +49,7 @@ def test_the_pipeline_ships_the_last_decoder(smoke):
     from diffusers import AutoencoderKL
 
     work, out, _ = smoke
-    shipped = AutoencoderKL.from_pretrained(str(out / "vae")).state_dict()
-    recon = AutoencoderKL.from_pretrained(str(work / "vae_recon")).state_dict()
-    ft = AutoencoderKL.from_pretrained(str(work / "vae_ft")).state_dict()
+    shipped, recon, ft = _weights(AutoencoderKL, out / "vae", work / "vae_recon", work / "vae_ft")
     assert all(torch.equal(shipped[k], recon[k].half().float()) for k in shipped)
     changed = [k for k in ft if not torch.equal(ft[k], recon[k])]
     assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)  # the encoder is frozen
