@@ -31,6 +31,9 @@ FONT_SIZE = 109
 
 # The 14 languages in which the emoji package ships CLDR names (English first).
 LANGUAGES = ("en", "es", "ja", "ko", "pt", "it", "fr", "de", "fa", "id", "zh", "ru", "tr", "ar")
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "ja": "Japanese", "ko": "Korean", "pt": "Portuguese",
+                  "it": "Italian", "fr": "French", "de": "German", "fa": "Persian", "id": "Indonesian",
+                  "zh": "Chinese", "ru": "Russian", "tr": "Turkish", "ar": "Arabic"}
 
 SKIN_TONES = {
     "\U0001F3FB": "light",

@@ -155,16 +155,18 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
 
 
 def prompt_ranks(pipe, prompts: list[str], n_seeds: int = 8, seed: int = 0, guidance_scale: float = 5.0,
-                 num_inference_steps: int = 25, batch_size: int = 48) -> dict[str, np.ndarray]:
-    """For each English corpus name in ``prompts``: the pixel rank (:func:`lds.measures.named_rank`) of the
-    emoji it names, for images drawn with seeds ``seed`` .. ``seed + n_seeds - 1``. A verdict on one prompt
-    should not rest on one seed: a share of seeds is what this gives."""
+                 num_inference_steps: int = 25, batch_size: int = 48, lang: str | list[str] = "en") -> dict[str, np.ndarray]:
+    """For each corpus name in ``prompts`` (names in ``lang``, or one language per prompt): the pixel rank
+    (:func:`lds.measures.named_rank`) of the emoji it names, for images drawn with seeds ``seed`` ..
+    ``seed + n_seeds - 1``. A verdict on one prompt should not rest on one seed: a share of seeds is what this
+    gives."""
     from .measures import corpus_tensor, named_rank
     from .sampling import generate
 
     corpus = load_corpus()
     bank = corpus_tensor(corpus)
-    targets = [corpus.find(p) for p in prompts]
+    langs = [lang] * len(prompts) if isinstance(lang, str) else list(lang)
+    targets = [corpus.find(p, lg) for p, lg in zip(prompts, langs)]
     out = {}
     for k in range(n_seeds):
         images = []

@@ -109,6 +109,55 @@ def caption_exposure(web: dict, keep: np.ndarray, corpus: Corpus, names: list[st
     return out
 
 
+def name_across_languages(pipe, web: dict, keep: np.ndarray, corpus: Corpus, name: str, n_seeds: int = 8,
+                          guidance_scale: float = 5.0) -> dict:
+    """One emoji prompted by its name in each of the corpus's languages: per language, the name, the pairs of
+    ``web`` that show the emoji under that name (``in_web``), how many of those the filter decision ``keep`` kept
+    (``kept``), and in how many of ``n_seeds`` seeds (0, 1, ...) the model drew the emoji (named emoji in the
+    pixel judge's top 5, as the model card's grid counts). ``name`` is the English name. Languages in which the
+    name also names another emoji are left out (the judge could not tell which one was asked for)."""
+    from .corpus import LANGUAGES
+    from .evaluate import prompt_ranks
+
+    target = corpus.find(name)
+    names = {lang: corpus.records[target]["names"][lang] for lang in LANGUAGES}
+    langs = [lang for lang in LANGUAGES if corpus.find(names[lang], lang) == target]
+    everything = np.ones(len(web["image"]), bool)
+    out = {}
+    ranks = prompt_ranks(pipe, [names[lang] for lang in langs], n_seeds=n_seeds, guidance_scale=guidance_scale,
+                         lang=langs)
+    for lang in langs:
+        n = names[lang]
+        out[lang] = {"name": n,
+                     "in_web": caption_exposure(web, everything, corpus, [n], lang)[n]["own_caption"],
+                     "kept": caption_exposure(web, keep, corpus, [n], lang)[n]["own_caption"],
+                     "drawn": int((ranks[n] < 5).sum()), "seeds": n_seeds}
+    return out
+
+
+def plot_name_across_languages(pipe, table: dict, seed: int = 0, guidance_scale: float = 5.0):
+    """The images :func:`name_across_languages` judged for ``seed``, one per language, each titled with the
+    language, the kept pairs under that name and the seeds drawn."""
+    import matplotlib.pyplot as plt
+
+    from .sampling import generate
+
+    langs = list(table)
+    images = generate(pipe, [table[lg]["name"] for lg in langs], seed=seed,
+                      guidance_scale=guidance_scale).image_tensor.float().cpu()
+    cols = (len(langs) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(1.05 * cols, 3.4))
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, lg, im in zip(axes, langs, images):
+        ax.imshow(im.permute(1, 2, 0).numpy())
+        t = table[lg]
+        ax.set_title(f"{lg}: web {t['in_web']}\nkept {t['kept']}\ndrawn {t['drawn']}/{t['seeds']}", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: float, image_embeds,
                known=None) -> dict:
     """:func:`survival` for webs drawn at each popularity skew, each filtered at ``drop_share``.
