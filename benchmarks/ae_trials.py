@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -97,8 +98,9 @@ def decoder_trial(p, args) -> int:
     history = finetune_decoder(vae, NLayerDiscriminator(n_layers=3), rgb[train_ids], clip, cfg, progress=True)
     seconds = time.time() - t0
     after = scores()
-    if args.save:
+    if args.save:  # the autoencoder and its loss curves (what lds train keeps in training_curves.json)
         vae.save_pretrained(str(args.save))
+        (args.save / "history.json").write_text(json.dumps(history))
     row = {"name": args.name, "decoder_of": str(args.decoder), "config": dataclasses.asdict(cfg),
            "train_seconds": round(seconds), "seconds_per_step": round(seconds / max(1, cfg.steps), 3),
            "holdout_psnr_db_before": round(before[0], 3), "holdout_psnr_db": round(after[0], 3),
