@@ -128,6 +128,8 @@ def test_the_apple_across_languages_as_the_prose_tells_it(ch2):
     across = ch2["across"]
     assert set(across) == set(LANGUAGES)  # red apple's name is its own in every language
     assert 1 <= ch2["across_drawn_n"] < len(across) / 2
+    # the model card's words: the French name draws the apple every time, the English one in a minority of seeds
+    assert across["fr"]["drawn"] == 8 and across["en"]["drawn"] < 4 and across["fr"]["kept"] > across["en"]["kept"]
     assert ch2["across_kept_not_drawn_n"] >= 1
     assert ch2["across_never_n"] >= 1 and ch2["across_filtered_n"] >= 1
     for lang, v in across.items():
