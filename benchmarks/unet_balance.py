@@ -43,21 +43,18 @@ OUT = Path(__file__).resolve().parent / "unet_balance.jsonl"
 
 
 def training_web(folder: Path, pipe, corpus, workdir: Path):
-    """The model's filtered web, rebuilt from its records (cached in ``workdir/web.npz``)."""
+    """The model's filtered web, rebuilt from its records (:func:`lds.ranking.recorded_training_web`; cached in
+    ``workdir/web.npz``)."""
     import numpy as np
 
-    from lds.clip import clip_score, load_clip
-    from lds.corpus import WebConfig, sample_web
+    from lds.ranking import recorded_training_web
+    from lds.vectorspace import web_clip
 
     path = workdir / "web.npz"
     if not path.exists():
-        config = json.loads((folder / "training_config.json").read_text())
-        threshold = json.loads((folder / "metrics.json").read_text())["filter"]["threshold"]
-        web = sample_web(corpus, WebConfig(**config["web"]))
-        clip = load_clip(folder / "clip", pipe.text_encoder)
-        scores = clip_score(clip, pipe.tokenizer, (corpus.rgb(), web["image"]), web["caption"])
+        web, scores, keep = recorded_training_web(web_clip(pipe), corpus, folder)
         np.savez(path, image=web["image"], lang=web["lang"], caption=web["caption"].astype(str),
-                 matched=web["matched"], score=scores, keep=scores >= threshold)
+                 matched=web["matched"], score=scores, keep=keep)
     return dict(np.load(path))
 
 

@@ -109,6 +109,22 @@ def caption_exposure(web: dict, keep: np.ndarray, corpus: Corpus, names: list[st
     return out
 
 
+def recorded_training_web(clip, corpus: Corpus, folder, image_embeds=None):
+    """A trained model's filtered web, rebuilt from its records in ``folder``: the web drawn from
+    ``training_config.json``'s configuration, scored by ``clip`` (a :class:`lds.vectorspace.WebCLIP`, the model's
+    own) and kept at the threshold ``filter_report.json`` recorded. Returns (web, scores, keep)."""
+    import json
+    from pathlib import Path
+
+    from .vectorspace import score_web
+
+    folder = Path(folder)
+    web = sample_web(corpus, WebConfig(**json.loads((folder / "training_config.json").read_text())["web"]))
+    threshold = json.loads((folder / "filter_report.json").read_text())["threshold"]
+    scores = score_web(clip, corpus, web, image_embeds).scores
+    return web, scores, scores >= threshold
+
+
 def name_across_languages(pipe, web: dict, keep: np.ndarray, corpus: Corpus, name: str, n_seeds: int = 8,
                           guidance_scale: float = 5.0) -> dict:
     """One emoji prompted by its name in each of the corpus's languages: per language, the name, the pairs of
