@@ -2,10 +2,10 @@
 
 The full recipe's autoencoder (block_out_channels 32-64-128, one layer per block, 6,000 steps, then a 1,500-step
 decoder fine-tune) reached 25.3 dB, 25.9 after the fine-tune: short of the issue's 28. Each trial trains a fresh
-autoencoder exactly as ``lds train``'s ``autoencoder`` stage does (:func:`lds.autoencoder.train_autoencoder`, the
+autoencoder exactly as ``lds train``'s ``autoencoder`` stage does (:func:`lds.models.autoencoder.train_autoencoder`, the
 shipped CLIP as the perceptual judge, the same kept images and the same held-out 256), with some
 ``AutoencoderTrainConfig`` fields changed, and scores the held-out images' round trip with
-:func:`lds.autoencoder.psnr`, the stage's own measure. One JSON object per trial is appended to
+:func:`lds.models.autoencoder.psnr`, the stage's own measure. One JSON object per trial is appended to
 ``benchmarks/ae_trials.jsonl``.
 
     python benchmarks/ae_trials.py --name base-800 --steps 800 --set disc_start=100000
@@ -41,7 +41,7 @@ from unet_trials import append_row, config_with  # noqa: E402  (this folder is o
 
 
 def images_and_holdout(workdir: Path | None, corpus, seed: int = 0):
-    """(train ids, held-out ids) as the autoencoder stage chooses them (lds.train.Trainer.stage_autoencoder)."""
+    """(train ids, held-out ids) as the autoencoder stage chooses them (lds.training.recipe.Trainer.stage_autoencoder)."""
     import numpy as np
 
     if workdir is not None and (workdir / "web.npz").exists():
@@ -58,7 +58,7 @@ def images_and_holdout(workdir: Path | None, corpus, seed: int = 0):
 
 def shipped_mb(vae) -> float:
     """Megabytes of the shipped lds-mini folder if ``vae`` (saved in half precision) replaced its autoencoder."""
-    from lds.pipeline import lds_mini_path
+    from lds.pipeline.loading import lds_mini_path
 
     folder = lds_mini_path()
     total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
@@ -71,12 +71,12 @@ def decoder_trial(p, args) -> int:
     import torch
     from diffusers import AutoencoderKL
 
-    from lds.autoencoder import DecoderFinetuneConfig, NLayerDiscriminator, decode, encode, finetune_decoder, psnr
-    from lds.clip import load_clip
-    from lds.corpus import load_corpus
+    from lds.models.autoencoder import DecoderFinetuneConfig, NLayerDiscriminator, decode, encode, finetune_decoder, psnr
+    from lds.models.clip import load_clip
+    from lds.data.corpus import load_corpus
     from lds.measures import ssim
-    from lds.pipeline import load_pipeline
-    from lds.train import set_threads
+    from lds.pipeline.loading import load_pipeline
+    from lds.training.recipe import set_threads
 
     set_threads()
     cfg = config_with(p, DecoderFinetuneConfig(), args.set, steps=args.steps)
@@ -128,11 +128,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from lds.autoencoder import AutoencoderTrainConfig, decode, encode, psnr, train_autoencoder
-    from lds.clip import load_clip
-    from lds.corpus import load_corpus
-    from lds.pipeline import load_pipeline, lds_mini_path
-    from lds.train import set_threads
+    from lds.models.autoencoder import AutoencoderTrainConfig, decode, encode, psnr, train_autoencoder
+    from lds.models.clip import load_clip
+    from lds.data.corpus import load_corpus
+    from lds.pipeline.loading import load_pipeline, lds_mini_path
+    from lds.training.recipe import set_threads
 
     set_threads()
     cfg = config_with(p, AutoencoderTrainConfig(), args.set, steps=args.steps)

@@ -3,7 +3,7 @@
 A full-recipe run spans working sessions, and its U-Net stage is the longest. This assembles a pipeline from the
 U-Net checkpoint's EMA weights (the weights the stage would hand on if it stopped now) and the run's finished
 autoencoder, CLIP and tokenizer (``Trainer.stage_pipeline`` with another U-Net folder), and scores it with
-:func:`lds.evaluate.evaluate_model`, the function the ``evaluate`` stage calls, with fewer prompts in the other
+:func:`lds.training.evaluate.evaluate_model`, the function the ``evaluate`` stage calls, with fewer prompts in the other
 languages (``--per-language``, default 2) to keep it short. One JSON object per run is appended to
 ``benchmarks/checkpoint_evals.jsonl``: the step reached, the headline numbers and top-5 for each kind. Rows from
 different steps of one run show whether the remaining steps are still buying anything, and which kinds lag.
@@ -36,10 +36,10 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from lds.evaluate import evaluate_model, recipe_summary
-    from lds.pipeline import load_pipeline
-    from lds.train import TrainConfig, Trainer, set_threads
-    from lds.unet import build_unet
+    from lds.training.evaluate import evaluate_model, recipe_summary
+    from lds.pipeline.loading import load_pipeline
+    from lds.training.recipe import TrainConfig, Trainer, set_threads
+    from lds.models.unet import build_unet
 
     set_threads()
     ckpt = args.workdir / "checkpoints" / "unet.pt"

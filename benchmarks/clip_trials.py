@@ -3,8 +3,8 @@
 The lds-mini issue asks for English name -> image retrieval top-1 of at least 0.95 over the whole corpus (the
 shipped CLIP: about 0.77): below that, for some names the prompt the U-Net is conditioned on does not pick out the
 image it should draw. Each trial trains a fresh CLIP exactly as ``lds train``'s ``clip`` stage does (same web draw,
-same tokenizer, :func:`lds.clip.train_clip`) with some ``CLIPTrainConfig`` fields changed, then scores every
-corpus image's name in each language with :func:`lds.clip.name_retrieval`. One JSON object per trial is appended to
+same tokenizer, :func:`lds.models.clip.train_clip`) with some ``CLIPTrainConfig`` fields changed, then scores every
+corpus image's name in each language with :func:`lds.models.clip.name_retrieval`. One JSON object per trial is appended to
 ``benchmarks/clip_trials.jsonl``.
 
     python benchmarks/clip_trials.py --shipped                 # score the shipped CLIP (no training)
@@ -31,8 +31,8 @@ from unet_trials import parse_value  # noqa: E402  (this folder is on sys.path w
 
 def score(model, tokenizer, languages) -> dict:
     """Name -> image retrieval for each language over the whole corpus."""
-    from lds.clip import image_embeds, name_retrieval
-    from lds.corpus import load_corpus
+    from lds.models.clip import image_embeds, name_retrieval
+    from lds.data.corpus import load_corpus
 
     corpus = load_corpus()
     bank = image_embeds(model, corpus.rgb())
@@ -60,10 +60,10 @@ def main(argv=None) -> int:
     import numpy as np
     from transformers import CLIPTokenizer
 
-    from lds.clip import CLIPTrainConfig, load_clip, train_clip
-    from lds.corpus import LANGUAGES, load_corpus, sample_web
-    from lds.tokenizer import build_tokenizer_files
-    from lds.train import TrainConfig, set_threads
+    from lds.models.clip import CLIPTrainConfig, load_clip, train_clip
+    from lds.data.corpus import LANGUAGES, load_corpus, sample_web
+    from lds.models.tokenizer import build_tokenizer_files
+    from lds.training.recipe import TrainConfig, set_threads
 
     set_threads()
     languages = LANGUAGES if args.languages == "all" else tuple(args.languages.split(","))
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         tokenizer = CLIPTokenizer.from_pretrained(tmp)
     row = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": __import__("torch").get_num_threads()}
     def shipped_clip():
-        from lds.pipeline import load_pipeline
+        from lds.pipeline.loading import load_pipeline
 
         folder = ROOT / "lds" / "weights" / "lds-mini"
         pipe = load_pipeline(str(folder))
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
             # The learning rate is still high mid-schedule, so these points understate what the same steps
             # would reach with a schedule that ended there; they show the trend and survive an interrupted trial.
             if args.score_every and step and step % args.score_every == 0:
-                from lds.clip import image_embeds, name_retrieval
+                from lds.models.clip import image_embeds, name_retrieval
 
                 r = name_retrieval(model, tokenizer, None, corpus.names("en"), image_embeds(model, bank_images))
                 progress.append({"step": step, "seconds": round(time.time() - t0), "en_top1": r["top1"], **values})

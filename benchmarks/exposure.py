@@ -3,7 +3,7 @@
 The lds-mini issue asks whether one-image kinds (objects, food, animals, symbols) fail because the U-Net sees them
 less often than people and hands, which come in six skin tones. This counts, for a training run's filtered web
 (``<workdir>/web.npz``, written by ``lds train``'s ``filter`` stage), the kept pairs whose caption names the image,
-per image and per shape family (an emoji and its tone variants), with :func:`lds.ranking.exposure`, the function
+per image and per shape family (an emoji and its tone variants), with :func:`lds.instruments.ranking.exposure`, the function
 chapter 2's ranking section would call. One JSON object per run is appended to ``benchmarks/exposure.jsonl``.
 
     python benchmarks/exposure.py .lds-cache/train-full --name full-recipe
@@ -24,8 +24,8 @@ OUT = Path(__file__).resolve().parent / "exposure.jsonl"
 def main(argv=None) -> dict:
     import numpy as np
 
-    from lds.corpus import load_corpus
-    from lds.ranking import exposure
+    from lds.data.corpus import load_corpus
+    from lds.instruments.ranking import exposure
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workdir", type=Path, help="an `lds train` work folder whose filter stage is done")

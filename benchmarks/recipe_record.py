@@ -4,8 +4,8 @@ The model card compares the recipe that made the shipped weights with the others
 retrain a reader can run in 45 minutes, against ``--recipe full``). Only one model ships, so the others' numbers are
 kept as a small JSON file in the shipped folder, ``recipe_<name>.json``, written by this script from the other
 model's own training records (``metrics.json``, ``training_config.json``, ``evaluation.json``) with
-:func:`lds.evaluate.recipe_summary`. Evaluations made before CLIP's name retrieval joined ``evaluate_model`` lack it;
-it is then measured here on that model's CLIP (:func:`lds.evaluate.clip_name_retrieval`, about a minute on a CPU).
+:func:`lds.training.evaluate.recipe_summary`. Evaluations made before CLIP's name retrieval joined ``evaluate_model`` lack it;
+it is then measured here on that model's CLIP (:func:`lds.training.evaluate.clip_name_retrieval`, about a minute on a CPU).
 
     python benchmarks/recipe_record.py path/to/quick-model lds/weights/lds-mini/recipe_quick.json --about "..."
 """
@@ -24,16 +24,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--about", default="", help="one sentence for the card: which weights these were, and when")
     args = ap.parse_args(argv)
 
-    from lds.evaluate import clip_name_retrieval, recipe_summary
+    from lds.training.evaluate import clip_name_retrieval, recipe_summary
 
     read = lambda name: json.loads((args.model / name).read_text())
     metrics, config, evaluation = read("metrics.json"), read("training_config.json"), read("evaluation.json")
     if "clip_names" not in evaluation:
         import torch
 
-        from lds.clip import load_clip
-        from lds.corpus import load_corpus
-        from lds.pipeline import load_pipeline
+        from lds.models.clip import load_clip
+        from lds.data.corpus import load_corpus
+        from lds.pipeline.loading import load_pipeline
 
         with torch.no_grad():
             pipe = load_pipeline(str(args.model))

@@ -119,8 +119,8 @@ def bench_first_image(repeats: int) -> dict:
     import diffusers  # noqa: F401  (imported before timing, as the target says)
     import torch  # noqa: F401
 
-    from lds.pipeline import load_pipeline
-    from lds.sampling import generate
+    from lds.pipeline.loading import load_pipeline
+    from lds.pipeline.sampling import generate
 
     def once():
         pipe = load_pipeline("lds-mini")
@@ -144,7 +144,7 @@ img.save(sys.argv[2])
 
 def bench_cli(repeats: int) -> dict:
     """2b. `lds generate` in a fresh process against a plain diffusers script doing the same."""
-    from lds.pipeline import lds_mini_path
+    from lds.pipeline.loading import lds_mini_path
 
     tmp = Path(tempfile.mkdtemp(prefix="lds-bench-cli-"))
     script = tmp / "plain.py"
@@ -176,7 +176,7 @@ def _sd15_random_pipeline():
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from lds.tokenizer import reference_tokenizer
+    from lds.models.tokenizer import reference_tokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
@@ -199,8 +199,8 @@ def _sd15_random_pipeline():
 def _instrumented_vs_plain(pipe, steps: int, repeats: int) -> dict:
     import torch
 
-    from lds.attention import record_cross_attention
-    from lds.sampling import generate
+    from lds.pipeline.attention import record_cross_attention
+    from lds.pipeline.sampling import generate
 
     prompt, seed = "grinning face", 0
 
@@ -235,7 +235,7 @@ def bench_instrumented(repeats: int, quick: bool) -> dict:
     """3. Cross-attention recording + per-step predicted image vs the plain diffusers pipeline."""
     import torch
 
-    from lds.pipeline import load_pipeline
+    from lds.pipeline.loading import load_pipeline
 
     torch.set_num_threads(os.cpu_count() or 1)
     out = {"lds-mini (25 steps)": _instrumented_vs_plain(load_pipeline("lds-mini"), 25, repeats)}
@@ -249,7 +249,7 @@ def bench_instrumented(repeats: int, quick: bool) -> dict:
 def bench_training() -> dict:
     """4. Retraining lds-mini, per recipe: the shipped weights' own run (the metrics.json `lds train` wrote beside
     them) and the other recipe's record kept beside them (``recipe_<name>.json``, benchmarks/recipe_record.py)."""
-    from lds.pipeline import lds_mini_path
+    from lds.pipeline.loading import lds_mini_path
 
     folder = lds_mini_path()
     m = json.loads((folder / "metrics.json").read_text())
@@ -326,9 +326,9 @@ def bench_audit(quick: bool) -> dict:
     against two (accelerate launch) on the same small audit, end to end (imports, model load, measures, report)."""
     import torch
 
-    from lds.sampling import initial_latents
-    from lds.pipeline import load_pipeline
-    from lds.sampling import generate
+    from lds.pipeline.sampling import initial_latents
+    from lds.pipeline.loading import load_pipeline
+    from lds.pipeline.sampling import generate
 
     cpus = os.cpu_count() or 1
     torch.set_num_threads(cpus)
@@ -355,7 +355,7 @@ def bench_audit(quick: bool) -> dict:
                    "-m", "lds", "audit", "default-tone", "--out", str(tmp / "run"), *sets]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=ROOT, env=env, capture_output=True)
-        from lds.audit import load_results
+        from lds.audit.store import load_results
 
         runs[procs] = {"seconds": time.perf_counter() - t0, "rows": load_results(tmp / "run")}
         shutil.rmtree(tmp, ignore_errors=True)

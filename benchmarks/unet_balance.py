@@ -5,11 +5,11 @@ as the web's popularity skew showed it. Most emoji did fine; a few of the model 
 right for any seed ("red apple" drawn as the red envelope, "banana" and "lemon" as other yellow shapes, "dog face"
 as a blur). Their English names were among the rarest kept captions: "red apple" had two of 56,000 kept pairs.
 ``lds train``'s ``unet_balance`` stage continues the trained U-Net with every shape family drawn equally often
-(:func:`lds.unet.family_balanced_weights`). This script measures that stage on a trained model folder:
+(:func:`lds.models.unet.family_balanced_weights`). This script measures that stage on a trained model folder:
 
 1. rebuilds the model's filtered training web (its CLIP, its web configuration, its recorded threshold) and counts,
-   per grid prompt, the kept pairs with its own English caption (:func:`lds.ranking.caption_exposure`);
-2. draws every grid prompt with 8 seeds and ranks the named emoji (:func:`lds.evaluate.prompt_ranks`);
+   per grid prompt, the kept pairs with its own English caption (:func:`lds.instruments.ranking.caption_exposure`);
+2. draws every grid prompt with 8 seeds and ranks the named emoji (:func:`lds.training.evaluate.prompt_ranks`);
 3. runs the stage from the model's U-Net (the recipe's ``unet_balance`` settings, ``--set`` to change them;
    checkpointed in ``--workdir``, so an interrupted run continues);
 4. measures step 2 again and the model card's evaluation, and appends a row to ``benchmarks/unet_balance.jsonl``.
@@ -43,12 +43,12 @@ OUT = Path(__file__).resolve().parent / "unet_balance.jsonl"
 
 
 def training_web(folder: Path, pipe, corpus, workdir: Path):
-    """The model's filtered web, rebuilt from its records (:func:`lds.ranking.recorded_training_web`; cached in
+    """The model's filtered web, rebuilt from its records (:func:`lds.instruments.ranking.recorded_training_web`; cached in
     ``workdir/web.npz``)."""
     import numpy as np
 
-    from lds.ranking import recorded_training_web
-    from lds.vectorspace import web_clip
+    from lds.instruments.ranking import recorded_training_web
+    from lds.instruments.vectorspace import web_clip
 
     path = workdir / "web.npz"
     if not path.exists():
@@ -59,9 +59,9 @@ def training_web(folder: Path, pipe, corpus, workdir: Path):
 
 
 def latents_file(pipe, corpus, web: dict, workdir: Path) -> Path:
-    """What ``lds train``'s latents stage saves (:func:`lds.train.save_latents`), from the model's own autoencoder and
+    """What ``lds train``'s latents stage saves (:func:`lds.training.recipe.save_latents`), from the model's own autoencoder and
     text encoder (cached in ``workdir/latents.pt``)."""
-    from lds.train import save_latents
+    from lds.training.recipe import save_latents
 
     path = workdir / "latents.pt"
     if not path.exists():
@@ -70,7 +70,7 @@ def latents_file(pipe, corpus, web: dict, workdir: Path) -> Path:
 
 
 def grid_ranks(pipe, prompts, seeds: int) -> dict:
-    from lds.evaluate import prompt_ranks
+    from lds.training.evaluate import prompt_ranks
 
     return {p: r.tolist() for p, r in prompt_ranks(pipe, prompts, n_seeds=seeds).items()}
 
@@ -78,11 +78,11 @@ def grid_ranks(pipe, prompts, seeds: int) -> dict:
 def main(argv=None) -> dict:
     import numpy as np
 
-    from lds.corpus import load_corpus
-    from lds.evaluate import KIND_GRID, EvalConfig, evaluate_model
-    from lds.pipeline import load_pipeline
-    from lds.ranking import caption_exposure
-    from lds.train import StageCheckpoint, TrainConfig, set_threads, train_unet_on_latents
+    from lds.data.corpus import load_corpus
+    from lds.training.evaluate import KIND_GRID, EvalConfig, evaluate_model
+    from lds.pipeline.loading import load_pipeline
+    from lds.instruments.ranking import caption_exposure
+    from lds.training.recipe import StageCheckpoint, TrainConfig, set_threads, train_unet_on_latents
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="the row's name in unet_balance.jsonl")
@@ -142,7 +142,7 @@ def ship(folder: Path, out: Path, unet, cfg, losses, seconds: float, evaluation:
     """The model folder again with the balanced U-Net and records that say how it was made."""
     import torch
 
-    from lds.train import curve_points
+    from lds.training.recipe import curve_points
 
     if out.resolve() != folder.resolve():
         shutil.copytree(folder, out, dirs_exist_ok=True)

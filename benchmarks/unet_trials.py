@@ -63,10 +63,10 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from lds.evaluate import EvalConfig, evaluate_model
-    from lds.pipeline import load_pipeline
-    from lds.train import set_threads, train_unet_on_latents
-    from lds.unet import UNetTrainConfig
+    from lds.training.evaluate import EvalConfig, evaluate_model
+    from lds.pipeline.loading import load_pipeline
+    from lds.training.recipe import set_threads, train_unet_on_latents
+    from lds.models.unet import UNetTrainConfig
 
     set_threads()
     cfg = config_with(p, UNetTrainConfig(), args.set, steps=args.steps)

@@ -12,15 +12,15 @@ use, so ``lds --help`` is instant and a notebook pays only for what it uses.
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_pipeline": "lds.pipeline",
-    "ModelNotFoundError": "lds.pipeline",
-    "model_source": "lds.pipeline",
-    "generate": "lds.sampling",
-    "record_cross_attention": "lds.attention",
-    "apply_guidance": "lds.guidance",
-    "load_corpus": "lds.corpus",
+    "load_pipeline": "lds.pipeline.loading",
+    "ModelNotFoundError": "lds.pipeline.loading",
+    "model_source": "lds.pipeline.loading",
+    "generate": "lds.pipeline.sampling",
+    "record_cross_attention": "lds.pipeline.attention",
+    "apply_guidance": "lds.pipeline.guidance",
+    "load_corpus": "lds.data.corpus",
     "show_receipt": "lds.book.receipt",
-    "run_audit": "lds.audit",
+    "run_audit": "lds.audit.run",
 }
 
 __all__ = sorted(_LAZY)

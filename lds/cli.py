@@ -32,8 +32,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_info(args) -> int:
-    from .pipeline import available_models, downloads_allowed
-    from .book.receipt import versions
+    from lds.pipeline.loading import available_models, downloads_allowed
+    from lds.pipeline.receipt import versions
 
     print("lds: latent diffusion, taken apart")
     for k, v in versions().items():
@@ -72,8 +72,8 @@ def cmd_generate(args) -> int:
         return 2
     import torch
 
-    from .pipeline import ModelNotFoundError, load_pipeline
-    from .sampling import generate
+    from lds.pipeline.loading import ModelNotFoundError, load_pipeline
+    from lds.pipeline.sampling import generate
 
     try:
         pipe = load_pipeline(args.model, allow_download=args.allow_download, device=args.device,
@@ -101,8 +101,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .pipeline import lds_mini_path
-    from .train import STAGES, TrainConfig, Trainer
+    from lds.pipeline.loading import lds_mini_path
+    from lds.training.recipe import STAGES, TrainConfig, Trainer
 
     cfg = TrainConfig.recipe_named("smoke" if args.smoke else args.recipe)
     out = Path(args.out) if args.out else lds_mini_path()
@@ -128,7 +128,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_chapters(args) -> int:
-    from .book.runner import chapters, parameters_of
+    from lds.book.runner import chapters, parameters_of
 
     for nb in chapters():
         if nb.parent.name != "notebooks":
@@ -141,7 +141,7 @@ def cmd_chapters(args) -> int:
 
 
 def cmd_rerun(args) -> int:
-    from .book.rerun import RerunError, rerun, rerun_batch
+    from lds.book.rerun import RerunError, rerun, rerun_batch
 
     params = {name: value for name, value in (args.param or [])}
     try:
@@ -158,7 +158,8 @@ def cmd_rerun(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from .audit import AuditSpecError, merge_runs, parse_overrides, run_audit, shipped_audits
+    from lds.audit.run import merge_runs, run_audit
+    from lds.audit.spec import AuditSpecError, parse_overrides, shipped_audits
 
     try:
         if args.spec == "merge":

@@ -1,10 +1,10 @@
 """Measures of images: one implementation each, shared by the chapters, ``lds audit`` and the claims ledger.
 
 Every function takes decoded images as ``(B, 3, H, W)`` tensors in [0, 1] (what
-:func:`lds.sampling.generate` returns as ``image_tensor``), at whatever size the model makes, so the same
+:func:`lds.pipeline.sampling.generate` returns as ``image_tensor``), at whatever size the model makes, so the same
 code measures lds-mini (32 px) and Stable Diffusion 1.5 (512 px); where an image is compared with the
 emoji corpus it is first resized to the corpus's size. Nothing here loads or runs a model: the chapter
-modules (:mod:`lds.denoising`, :mod:`lds.guidance`, :mod:`lds.forward_process`, :mod:`lds.evaluate`)
+modules (:mod:`lds.instruments.denoising`, :mod:`lds.pipeline.guidance`, :mod:`lds.models.forward_process`, :mod:`lds.training.evaluate`)
 generate and call these, and re-export the ones their chapter introduces.
 
 =============================  =============================================  ==========
@@ -19,15 +19,11 @@ structural similarity          :func:`ssim`                                   11
 skin tone of a gesture         :func:`classify_tone`, :func:`tone_shares`,    7, 8, 12
                                :func:`shows_emoji`
 saturation                     :func:`hsv_saturation`                         8
-out-of-range share             :func:`out_of_range` (decodes latents)          8, 12
 diversity across seeds         :func:`diversity`                              8
 pixel-mean image               :func:`mean_image`                             8, 12
 distance from unconditional    :func:`distance_from_unconditional`            8, 12
 rank correlation               :func:`spearman`                               8
 =============================  =============================================  ==========
-
-One measure needs the model: :func:`out_of_range` decodes latents with the pipeline's own autoencoder (before
-the clamp that hides what guidance pushed out of range).
 """
 
 from __future__ import annotations
@@ -194,7 +190,7 @@ def nn_ranks(query: torch.Tensor, bank: torch.Tensor, targets: np.ndarray, metri
 def named_rank(images: torch.Tensor, targets, corpus, bank: torch.Tensor | None = None) -> np.ndarray:
     """Rank (0 = nearest) of the named corpus image among all corpus images, by pixel distance.
 
-    The judge of the model card's retrieval score (:mod:`lds.evaluate`), one image at a time:
+    The judge of the model card's retrieval score (:mod:`lds.training.evaluate`), one image at a time:
     0 means the emoji the prompt named is the nearest of all 3,812; a rank of a few means a
     near miss (often the same emoji in another skin tone). Images are resized to corpus size.
     """
@@ -293,18 +289,6 @@ def hsv_saturation(images: torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(images).float()
     hi, lo = x.max(1).values, x.min(1).values
     return torch.where(hi > 0, (hi - lo) / hi.clamp_min(1e-12), torch.zeros_like(hi)).flatten(1).mean(1)
-
-
-def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
-    """Per image, the share of decoded values outside [-1, 1], before :func:`lds.sampling.generate` clamps them.
-
-    The decoder's output range is [-1, 1]; what falls outside is pushed there by clamping, which
-    is where extreme guidance shows up as flat, saturated colour.
-    """
-    from .sampling import decode_latents
-
-    image = decode_latents(pipe.vae, latents, raw=True)
-    return (image.abs() > 1).flatten(1).float().mean(1)
 
 
 def diversity(images: torch.Tensor) -> float:

@@ -63,8 +63,8 @@ def sd15_folder(folder, *, full_size: bool = False, seed: int = 0) -> Path:
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from .pipeline import save_pipeline
-    from .tokenizer import build_tokenizer_files
+    from lds.pipeline.loading import save_pipeline
+    from lds.models.tokenizer import build_tokenizer_files
 
     folder = Path(folder)
     torch.manual_seed(seed)

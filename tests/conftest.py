@@ -96,7 +96,7 @@ def executed():
 @pytest.fixture(scope="session")
 def pipe():
     """lds-mini, loaded once."""
-    from lds.pipeline import load_pipeline
+    from lds.pipeline.loading import load_pipeline
 
     return load_pipeline("lds-mini")
 

@@ -1,4 +1,4 @@
-"""The simulated aesthetic stage (lds/aesthetic.py) and the popularity measures (lds/ranking.py)."""
+"""The simulated aesthetic stage (lds/instruments/aesthetic.py) and the popularity measures (lds/instruments/ranking.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lds.aesthetic import (TASTE, AestheticConfig, aesthetic_report, aesthetic_scores, aesthetic_threshold,
+from lds.instruments.aesthetic import (TASTE, AestheticConfig, aesthetic_report, aesthetic_scores, aesthetic_threshold,
                            colourfulness)
-from lds.corpus import KINDS, LANGUAGES, WebConfig, load_corpus, popularity, popularity_ranks, sample_web
-from lds.ranking import survival
+from lds.data.corpus import KINDS, LANGUAGES, WebConfig, load_corpus, popularity, popularity_ranks, sample_web
+from lds.instruments.ranking import survival
 
 
 def test_colourfulness_is_zero_for_grey_and_orders_saturation():
@@ -124,7 +124,7 @@ def test_only_correct_captions_make_an_emoji_survive():
 def test_exposure_counts_kept_correct_pairs_per_image_and_per_shape_family():
     """A hand-counted web: one toned hand family (six images) and one apple; wrong captions and dropped
     pairs do not count."""
-    from lds.ranking import exposure
+    from lds.instruments.ranking import exposure
 
     corpus = load_corpus()
     hand = [i for i, r in enumerate(corpus.records) if r["base"] == "\U0001F44B"]  # waving hand, six tones

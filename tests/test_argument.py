@@ -129,20 +129,20 @@ def exercises(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def trained_token_ids() -> frozenset[int]:
     """Token ids that lds-mini's training captions contained (the corpus's names in its 14 languages)."""
-    from lds.corpus import LANGUAGES, load_corpus
-    from lds.token_stats import corpus_token_ids
-    from lds.tokenizer import reference_tokenizer
+    from lds.data.corpus import LANGUAGES, load_corpus
+    from lds.instruments.token_stats import corpus_token_ids
+    from lds.models.tokenizer import reference_tokenizer
 
     return frozenset(corpus_token_ids(reference_tokenizer(), load_corpus(), LANGUAGES))
 
 
 def untrained_words(value) -> list[str]:
     """The texts in ``value`` (a string or nested lists of them) with a token lds-mini never trained."""
-    from lds.tokenizer import reference_tokenizer
+    from lds.models.tokenizer import reference_tokenizer
 
     if isinstance(value, (list, tuple)):
         return [w for v in value for w in untrained_words(v)]
-    from lds.corpus import LANGUAGES
+    from lds.data.corpus import LANGUAGES
 
     if not isinstance(value, str) or "/" in value or "$" in value or not value.strip() or value in LANGUAGES:
         return []
@@ -304,7 +304,7 @@ def test_paper_sources_are_cited_where_they_bear():
     "Call `lds.generate(pipe, \"dog face\")` and compare.",
     "Run lds.generate(pipe, prompt) with another seed.",
     "Find the closest pair (hint: `ws.image_embeds @ ws.image_embeds.T`).",
-    "Lower `lds.denoising.LOW_FREQUENCY_CUTOFF` to 0.1.",
+    "Lower `lds.measures.LOW_FREQUENCY_CUTOFF` to 0.1.",
     "Set `no_such_parameter = 3`.",
     "Run `lds rerun 1 -p no_such_parameter 3`.",
     "Run `lds rerun 1 --steps 3`.",

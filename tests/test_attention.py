@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from lds.attention import (cross_attention_layers, record_cross_attention, recording_cost, share_by_kind,
-                           word_slots)
-from lds.sampling import generate
-from lds.tokenizer import CONTEXT_LENGTH
+from lds.pipeline.attention import cross_attention_layers, record_cross_attention
+from lds.instruments.attention import recording_cost, share_by_kind, word_slots
+from lds.pipeline.sampling import generate
+from lds.models.tokenizer import CONTEXT_LENGTH
 
 STEPS = 4
 

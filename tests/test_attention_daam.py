@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 import torch
 
-from lds.attention import aggregate_maps, map_correlation, record_cross_attention, word_map, word_slots
-from lds.sampling import generate
+from lds.pipeline.attention import aggregate_maps, map_correlation, record_cross_attention, word_map
+from lds.instruments.attention import word_slots
+from lds.pipeline.sampling import generate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 R_MIN = 0.99  # the bar; the measured values are about 0.999997

@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lds import audit
-from lds.audit import AuditSpecError, load_results, load_spec, run_audit
+from lds.audit import spec as audit_spec
+from lds.audit import store as audit_store
+from lds.audit.run import run_audit
+from lds.audit.spec import AuditSpecError, load_spec
+from lds.audit.store import load_results
 from lds.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +26,7 @@ TINY = {"name": "tiny", "prompts": ["thumbs up", "dog face"], "seeds": 2, "guida
 
 
 def _images(out):
-    return {k: audit.read_shard(audit.shard_file(out, k))["images"] for k in sorted(audit.done_shards(out))}
+    return {k: audit_store.read_shard(audit_store.shard_file(out, k))["images"] for k in sorted(audit_store.done_shards(out))}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,12 +59,12 @@ def uninterrupted(one_thread, tmp_path_factory):
     ("name: x\nfill: tone-bases\nkinds: [hands]\n", r"bad\.yaml:3: unknown kind 'hands'"),
 ])
 def test_bad_spec_is_refused_before_work(tmp_path, text, message, monkeypatch):
-    import lds.pipeline
+    import lds.pipeline.loading
 
     def no_model(*a, **k):
         raise AssertionError("a model was loaded for a bad spec")
 
-    monkeypatch.setattr(lds.pipeline, "load_pipeline", no_model)
+    monkeypatch.setattr(lds.pipeline.loading, "load_pipeline", no_model)
     spec = tmp_path / "bad.yaml"
     spec.write_text(text)
     with pytest.raises(AuditSpecError, match=message):
@@ -80,11 +83,11 @@ def test_bad_override_names_the_key(capsys, tmp_path):
 def test_shipped_audits_validate_at_their_sizes():
     tone = load_spec("default-tone")
     assert tone.seeds >= 16 and len(tone.guidance_scales) >= 5 and tone.fill == "tone-bases"
-    items = audit.plan_items(tone)
+    items = audit_spec.plan_items(tone)
     assert len(items) == tone.sample and all(i.target >= 0 for i in items)
-    assert len(audit.tone_bases(__import__("lds.corpus").corpus.load_corpus())) == 309
+    assert len(audit_spec.tone_bases(__import__("lds.data.corpus").data.corpus.load_corpus())) == 309
     lang = load_spec("languages")
-    items = audit.plan_items(lang)
+    items = audit_spec.plan_items(lang)
     assert len({i.lang for i in items}) == 14 and len(items) == 14 * len(lang.emoji)
 
 
@@ -113,11 +116,11 @@ def test_table_measures_are_the_chapters_functions(uninterrupted):
     """Recompute two columns from the stored images with the chapters' functions."""
     import torch
 
-    from lds.corpus import load_corpus
-    from lds.denoising import corpus_tensor, nearest
+    from lds.data.corpus import load_corpus
+    from lds.measures import corpus_tensor, nearest
 
     rows = load_results(uninterrupted)
-    x = torch.from_numpy(audit.load_images(uninterrupted, rows)).permute(0, 3, 1, 2).float() / 255
+    x = torch.from_numpy(audit_store.load_images(uninterrupted, rows)).permute(0, 3, 1, 2).float() / 255
     idx, dist = nearest(x, corpus_tensor(load_corpus()))
     assert list(idx) == [r["nearest"] for r in rows]
     # the same function on the same images; torch.cdist's batch-size-dependent kernels differ in the 6th digit
@@ -139,7 +142,7 @@ def test_report_opens_offline(uninterrupted):
 def test_interrupted_run_resumes_without_loss(uninterrupted, tmp_path):
     out = tmp_path / "resumed"
     run_audit(dict(TINY), out, max_shards=1, progress=False)  # stopped after one shard
-    assert audit.done_shards(out) == {0}
+    assert audit_store.done_shards(out) == {0}
     # a kill during a write leaves only a temporary file, and a damaged shard is redone
     (out / "shards" / ".shard-00001.npz.999.tmp").write_bytes(b"half a shard")
     (out / "shards" / "shard-00001.npz").write_bytes(b"not a zip")
@@ -163,7 +166,7 @@ def test_parts_merge_into_the_whole(uninterrupted, tmp_path, capsys):
     spec.write_text(yaml.safe_dump(TINY))
     for i in (0, 1):
         assert main(["audit", str(spec), "--part", f"{i}/2", "--out", str(tmp_path / f"laptop{i}"), "--quiet"]) == 0
-    assert audit.done_shards(tmp_path / "laptop0") == {0} and audit.done_shards(tmp_path / "laptop1") == {1}
+    assert audit_store.done_shards(tmp_path / "laptop0") == {0} and audit_store.done_shards(tmp_path / "laptop1") == {1}
     assert main(["audit", "merge", str(tmp_path / "laptop0"), str(tmp_path / "laptop1"),
                  "--out", str(tmp_path / "all")]) == 0
     assert load_results(tmp_path / "all") == load_results(uninterrupted)

@@ -10,10 +10,9 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from lds.corpus import LANGUAGES, WebConfig, load_corpus, popularity, popularity_ranks
+from lds.data.corpus import LANGUAGES, WebConfig, load_corpus, popularity, popularity_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "lds" / "weights" / "lds-mini"
@@ -53,7 +52,7 @@ def test_scores_ranks_and_the_filter_decision_agree(ch0):
 
 @pytest.mark.notebooks
 def test_popularity_and_aesthetic_numbers_are_the_libraries(ch0):
-    from lds.aesthetic import AestheticConfig, aesthetic_scores, aesthetic_threshold
+    from lds.instruments.aesthetic import AestheticConfig, aesthetic_scores, aesthetic_threshold
 
     corpus = load_corpus()
     i = ch0["emoji_index"]
@@ -132,7 +131,7 @@ def test_datasheet_has_gebru_et_al_sections(section):
 
 
 def test_datasheet_numbers_are_the_corpus():
-    from lds.corpus import blank_images, corpus_provenance, left_out
+    from lds.data.corpus import blank_images, corpus_provenance, left_out
 
     corpus = load_corpus()
     text = _datasheet()

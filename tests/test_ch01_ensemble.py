@@ -1,15 +1,15 @@
-"""Chapter 1 (The model is not one network): lds/ensemble.py and the chapter's recorded numbers."""
+"""Chapter 1 (The model is not one network): lds/instruments/ensemble.py and the chapter's recorded numbers."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lds import ensemble
+from lds.instruments import ensemble
 from lds.book.record import VERDICTS
 
 
-# -- lds/ensemble.py -------------------------------------------------------------------------------
+# -- lds/instruments/ensemble.py -------------------------------------------------------------------------------
 
 def test_sd15_built_from_published_configs_matches_published_counts():
     ref = {c.name: c for c in ensemble.reference_components()}

@@ -1,4 +1,4 @@
-"""Chapter 2 (CLIP and the filtered web): lds/vectorspace.py, lds/filter.py and the chapter's records."""
+"""Chapter 2 (CLIP and the filtered web): lds/instruments/vectorspace.py, lds/data/clip_filter.py and the chapter's records."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from lds import filter as web_filter
-from lds import vectorspace
-from lds.corpus import LANGUAGES, WebConfig, load_corpus, sample_web
+from lds.data import clip_filter as web_filter
+from lds.instruments import vectorspace
+from lds.data.corpus import LANGUAGES, WebConfig, load_corpus, sample_web
 
 
-# -- lds/vectorspace.py and lds/filter.py ----------------------------------------------------------
+# -- lds/instruments/vectorspace.py and lds/data/clip_filter.py ----------------------------------------------------------
 
 def test_matched_auc():
     s = np.array([0.9, 0.8, 0.1, 0.2])
@@ -42,7 +42,7 @@ def test_reports_at_shares_ordered():
 
 
 def test_score_web_equals_pairwise_clip_score(pipe):
-    from lds.clip import clip_score
+    from lds.models.clip import clip_score
 
     clip = vectorspace.web_clip(pipe)
     corpus = load_corpus()

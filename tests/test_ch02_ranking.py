@@ -1,4 +1,4 @@
-"""Chapter 2's ranking, taste and labour sections (lds/ranking.py, lds/aesthetic.py in the chapter)."""
+"""Chapter 2's ranking, taste and labour sections (lds/instruments/ranking.py, lds/instruments/aesthetic.py in the chapter)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lds.corpus import KINDS, LANGUAGES
+from lds.data.corpus import KINDS, LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,8 +46,8 @@ def test_evaluation_redone_per_image(ch2):
 
 @pytest.mark.notebooks
 def test_simulated_taste_removes_by_kind_and_tone_not_language(ch2):
-    from lds.aesthetic import AestheticConfig, aesthetic_scores, aesthetic_threshold
-    from lds.corpus import load_corpus
+    from lds.instruments.aesthetic import AestheticConfig, aesthetic_scores, aesthetic_threshold
+    from lds.data.corpus import load_corpus
 
     scores = aesthetic_scores(load_corpus())
     assert ch2["aesthetic_threshold"] == pytest.approx(aesthetic_threshold(scores, AestheticConfig(0.5)))
@@ -81,8 +81,9 @@ def test_chapter_2_names_the_labour_and_cites_its_sources():
 
 
 def test_zipf_sweep_reuses_embedded_captions_without_changing_the_result(pipe):
-    from lds import ranking, vectorspace
-    from lds.corpus import WebConfig, load_corpus, sample_web
+    from lds.instruments import ranking
+    from lds.instruments import vectorspace
+    from lds.data.corpus import WebConfig, load_corpus, sample_web
 
     clip = vectorspace.web_clip(pipe)
     corpus = load_corpus()
@@ -96,8 +97,8 @@ def test_zipf_sweep_reuses_embedded_captions_without_changing_the_result(pipe):
 
 
 def test_caption_exposure_counts_kept_pairs_with_the_prompts_own_caption():
-    from lds.corpus import load_corpus
-    from lds.ranking import caption_exposure
+    from lds.data.corpus import load_corpus
+    from lds.instruments.ranking import caption_exposure
 
     corpus = load_corpus()
     apple, envelope = corpus.find("red apple"), corpus.find("red envelope")
@@ -141,8 +142,8 @@ def test_the_apple_across_languages_as_the_prose_tells_it(ch2):
 
 
 def test_name_across_languages_counts_the_web_and_the_filter(pipe):
-    from lds.corpus import load_corpus
-    from lds.ranking import name_across_languages
+    from lds.data.corpus import load_corpus
+    from lds.instruments.ranking import name_across_languages
 
     corpus = load_corpus()
     apple, envelope = corpus.find("red apple"), corpus.find("red envelope")

@@ -1,4 +1,4 @@
-"""Chapter 3 (The autoencoder): lds.inspect_autoencoder, and the numbers the chapter's argument rests on."""
+"""Chapter 3 (The autoencoder): lds.instruments.autoencoder, and the numbers the chapter's argument rests on."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lds import inspect_autoencoder as ia
-from lds.autoencoder import NLayerDiscriminator, compression_ratio, receptive_field
+from lds import measures
+from lds.instruments import autoencoder as ia
+from lds.models.autoencoder import NLayerDiscriminator, compression_ratio, receptive_field
 from lds.book.record import VERDICTS
 
 
@@ -42,8 +43,8 @@ def test_outside_inputs_shapes_and_ranges():
 
 def test_frequency_share_separates_noise_from_smooth():
     out = ia.outside_inputs(4, 32, seed=0)
-    noise = ia.high_frequency_share(out["Gaussian noise"])
-    smooth = ia.high_frequency_share(out["smooth gradient"])
+    noise = measures.high_frequency_share(out["Gaussian noise"])
+    smooth = measures.high_frequency_share(out["smooth gradient"])
     assert (noise > 0.5).all() and (smooth < 0.1).all()
 
 
@@ -65,7 +66,7 @@ def test_shift_and_nearest_other():
 
 
 def test_quantisation_report_of_a_kl_autoencoder():
-    from lds.autoencoder import AutoencoderTrainConfig, build_autoencoder
+    from lds.models.autoencoder import AutoencoderTrainConfig, build_autoencoder
 
     vae = build_autoencoder(AutoencoderTrainConfig(block_out_channels=(32, 32)), 16)
     report = ia.quantisation_report(vae)

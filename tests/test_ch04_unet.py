@@ -1,4 +1,4 @@
-"""Chapter 4 (The U-Net in training): lds.forward_process, the U-Net inspection helpers, and the chapter's numbers."""
+"""Chapter 4 (The U-Net in training): lds.models.forward_process, the U-Net inspection helpers, and the chapter's numbers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lds import forward_process as fp
+from lds import measures
+from lds.models import forward_process as fp
 from lds.book.record import VERDICTS
-from lds.unet import SCHEDULE, UNetTrainConfig, build_unet, describe_blocks, skip_connections_scaled, \
-    skip_connections_scaled_at
+from lds.models.unet import SCHEDULE, UNetTrainConfig, build_unet
+from lds.instruments.unet import describe_blocks, skip_connections_scaled, skip_connections_scaled_at
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +72,9 @@ def test_high_frequency_share_and_spectrum():
     noise = torch.rand(2, 3, 32, 32, generator=g)
     yy = torch.linspace(0, 1, 32)
     smooth = (yy[None, None, :, None] * yy[None, None, None, :]).expand(2, 3, 32, 32)
-    assert (fp.high_frequency_share(noise) > 0.5).all()
-    assert (fp.high_frequency_share(smooth) < 0.1).all()  # the FFT wraps around: the ramp jumps at the border
-    freqs, power = fp.radial_spectrum(noise, bins=8)
+    assert (measures.high_frequency_share(noise) > 0.5).all()
+    assert (measures.high_frequency_share(smooth) < 0.1).all()  # the FFT wraps around: the ramp jumps at the border
+    freqs, power = measures.radial_spectrum(noise, bins=8)
     assert freqs.shape == (8,) and power.shape == (2, 8) and (power >= 0).all()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lds.attention import cross_attention_layers
+from lds.pipeline.attention import cross_attention_layers
 from lds.book.record import VERDICTS
 
 

@@ -86,12 +86,12 @@ def test_claim_23_skin_tones(records):
     assert records["claim:23"]["verdict"] == "holds with a qualifier"
 
 
-# Unit tests of lds.denoising's measures (no chapter execution needed)
+# Unit tests of lds.instruments.denoising's measures (no chapter execution needed)
 
 def test_band_split_adds_up_and_separates():
     import torch
 
-    from lds.denoising import band_energy, band_split
+    from lds.measures import band_energy, band_split
 
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     low, high = band_split(x)
@@ -104,8 +104,9 @@ def test_band_split_adds_up_and_separates():
 
 
 def test_spectral_slope_noise_vs_corpus():
-    from lds.corpus import load_corpus
-    from lds.denoising import corpus_tensor, gaussian_noise_images, spectral_slope
+    from lds.data.corpus import load_corpus
+    from lds.measures import corpus_tensor, spectral_slope
+    from lds.instruments.denoising import gaussian_noise_images
 
     noise = gaussian_noise_images(8, 3, 32, 32, seed=0)
     assert abs(spectral_slope(noise).mean()) < 0.3
@@ -114,8 +115,9 @@ def test_spectral_slope_noise_vs_corpus():
 
 
 def test_classify_tone_recovers_variants():
-    from lds.corpus import load_corpus
-    from lds.denoising import classify_tone, corpus_tensor, gesture_variants
+    from lds.data.corpus import load_corpus
+    from lds.measures import classify_tone, corpus_tensor
+    from lds.instruments.denoising import gesture_variants
 
     corpus = load_corpus()
     variants = gesture_variants(corpus, "thumbs up")
@@ -128,8 +130,9 @@ def test_classify_tone_recovers_variants():
 
 def test_shows_emoji_tells_a_gesture_from_another():
     """The check before a tone is read: thumbs-down images do not show 'thumbs up', its own variants do."""
-    from lds.corpus import load_corpus
-    from lds.denoising import corpus_tensor, gesture_variants, shows_emoji
+    from lds.data.corpus import load_corpus
+    from lds.measures import corpus_tensor, shows_emoji
+    from lds.instruments.denoising import gesture_variants
 
     corpus = load_corpus()
     up, down = gesture_variants(corpus, "thumbs up"), gesture_variants(corpus, "thumbs down")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lds.corpus import LANGUAGES, TONE_NAMES
+from lds.data.corpus import LANGUAGES, TONE_NAMES
 
 CI = yaml.safe_load((Path(__file__).parent / "ci_parameters" / "12_audits.yml").read_text())
 

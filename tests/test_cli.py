@@ -36,7 +36,7 @@ def test_generate_writes_a_reproducible_png(tmp_path, capsys):
 
 def test_generate_matches_python_api(tmp_path, pipe):
 
-    from lds.sampling import generate
+    from lds.pipeline.sampling import generate
 
     out = tmp_path / "x.png"
     assert main(["generate", "red apple", "--seed", "5", "--steps", "6", "--guidance", "4", "--out", str(out)]) == 0

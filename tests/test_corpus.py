@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from lds.corpus import FONT_PATH, KINDS, LANGUAGES, WebConfig, build_corpus, corpus_provenance, load_corpus, sample_web
+from lds.data.corpus import FONT_PATH, KINDS, LANGUAGES, WebConfig, build_corpus, corpus_provenance, load_corpus, sample_web
 
 
 def test_shipped_corpus_matches_its_provenance():

@@ -35,7 +35,7 @@ def test_rerun_cli_and_api_agree_bit_for_bit(tmp_path, pipe):
     assert png_a and png_a == png_b, "two reruns give byte-identical PNGs"
     assert main(["generate", "grinning face", "--seed", "3", "--steps", "6", "--guidance", "7.5",
                  "--out", str(tmp_path / "cli.png")]) == 0
-    from lds.sampling import generate
+    from lds.pipeline.sampling import generate
 
     api = np.asarray(generate(pipe, "grinning face", seed=3, num_inference_steps=6, guidance_scale=7.5).images[0])
     cli = np.asarray(Image.open(tmp_path / "cli.png").convert("RGB"))

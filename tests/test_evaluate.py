@@ -1,10 +1,11 @@
-"""lds.evaluate's structural similarity: the formula of Wang et al. (2004), checked by hand."""
+"""lds.training.evaluate's structural similarity: the formula of Wang et al. (2004), checked by hand."""
 
 import numpy as np
 import pytest
 import torch
 
-from lds.evaluate import LUMA, ssim
+from lds.measures import LUMA
+from lds.training.evaluate import ssim
 
 
 def _reference_ssim(x: np.ndarray, y: np.ndarray, win: int = 11, sigma: float = 1.5) -> float:

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from lds.guidance import (CONVENTIONS, apply_guidance, diversity, hsv_saturation, lds_scale_for, weights_diffusers,
-                          weights_ho_salimans, weights_lds)
+from lds.instruments.guidance import CONVENTIONS, lds_scale_for, weights_diffusers, weights_ho_salimans, weights_lds
+from lds.pipeline.guidance import apply_guidance
+from lds.measures import diversity, hsv_saturation
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_image_measures():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), "seven", None])
 def test_non_finite_guidance_refused(pipe, bad):
-    from lds.sampling import generate
+    from lds.pipeline.sampling import generate
 
     with pytest.raises(ValueError):
         generate(pipe, "red apple", seed=0, num_inference_steps=2, guidance_scale=bad)
@@ -75,7 +76,7 @@ def test_non_finite_guidance_refused(pipe, bad):
 
 def test_guidance_zero_equals_empty_prompt(pipe):
     """At s = 0 the prompt has no influence: the image equals the empty prompt's, at any scale, same seed."""
-    from lds.sampling import generate
+    from lds.pipeline.sampling import generate
 
     unconditional = generate(pipe, "red apple", seed=3, num_inference_steps=4, guidance_scale=0.0).image_tensor
     for s in (0.0, 1.0, 7.5):
@@ -91,7 +92,7 @@ def test_diffusers_guidance_zero_is_conditional(pipe):
     """diffusers' own pipeline at guidance_scale=0 gives the conditional-only image (lds s = 1)."""
     import numpy as np
 
-    from lds.sampling import generate
+    from lds.pipeline.sampling import generate
 
     out = pipe("red apple", generator=torch.Generator().manual_seed(5), guidance_scale=0.0,
                num_inference_steps=4, output_type="np").images

@@ -1,4 +1,4 @@
-"""The loop's steps, each written once in lds.sampling and checked against diffusers' own code:
+"""The loop's steps, each written once in lds.pipeline.sampling and checked against diffusers' own code:
 starting noise (initial_latents), the clean latents a prediction implies (pred_original_sample),
 and latents to pixels (decode_latents). Chapter 7 explains the loop."""
 
@@ -9,7 +9,7 @@ import torch
 from diffusers import DDPMScheduler
 from diffusers.image_processor import VaeImageProcessor
 
-from lds.sampling import decode_latents, generate, initial_latents, pred_original_sample
+from lds.pipeline.sampling import decode_latents, generate, initial_latents, pred_original_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +53,11 @@ def test_decode_latents_is_diffusers_postprocess(pipe):
 
 
 def test_each_step_is_written_once():
-    """Outside lds.autoencoder (the VAE's one decode and its training), nothing in lds calls the decoder,
-    and only lds.sampling spells out x̂0."""
+    """Outside lds.models.autoencoder (the VAE's one decode and its training), nothing in lds calls the decoder,
+    and only lds.pipeline.sampling spells out x̂0."""
     for f in (ROOT / "lds").rglob("*.py"):
         text = f.read_text(encoding="utf-8")
         if f.name != "autoencoder.py":
-            assert "vae.decode(" not in text, f"{f.name} decodes latents itself: call lds.sampling.decode_latents"
+            assert "vae.decode(" not in text, f"{f.name} decodes latents itself: call lds.pipeline.sampling.decode_latents"
         if f.name != "sampling.py":
             assert not re.search(r"\(1 - \w+\)\.sqrt\(\) \* noise_pred", text), f"{f.name} computes x̂0 itself"

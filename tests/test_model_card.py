@@ -34,16 +34,16 @@ def test_model_card_numbers(executed):
 # -- the weights themselves, not the report -----------------------------------------------------------
 # evaluation.json and metrics.json are written by `lds train`; the test above reads them and would stay
 # green if the shipped U-Net were swapped for random weights. This one generates from the shipped
-# weights and scores retrieval live (lds/evaluate.py's judges) on 20 English corpus names, 10 steps.
+# weights and scores retrieval live (lds/training/evaluate.py's judges) on 20 English corpus names, 10 steps.
 
 def test_live_retrieval_from_the_shipped_weights(pipe):
     import numpy as np
 
-    from lds.clip import image_embeds, load_clip
-    from lds.corpus import load_corpus
-    from lds.evaluate import retrieval_scores
-    from lds.pipeline import WEIGHTS_DIR
-    from lds.sampling import generate
+    from lds.models.clip import image_embeds, load_clip
+    from lds.data.corpus import load_corpus
+    from lds.training.evaluate import retrieval_scores
+    from lds.pipeline.loading import WEIGHTS_DIR
+    from lds.pipeline.sampling import generate
 
     corpus = load_corpus()
     targets = np.random.default_rng(0).choice(len(corpus), size=20, replace=False)
@@ -64,7 +64,7 @@ def test_live_retrieval_from_the_shipped_weights(pipe):
 def test_grid_prompts_the_main_stage_never_drew_are_drawn_by_the_shipped_weights(pipe):
     """The balanced last U-Net stage: prompts the main stage drew right in none of 8 seeds (benchmarks/unet_balance.jsonl:
     dog face, banana, rocket, chequered flag) come out as the named emoji in most seeds, live, from the shipped weights."""
-    from lds.evaluate import prompt_ranks
+    from lds.training.evaluate import prompt_ranks
 
     ranks = prompt_ranks(pipe, ["dog face", "banana", "rocket", "chequered flag"], n_seeds=4)
     # Measured (2026-12-03): 4 of 4 seeds each with the shipped weights; the main stage's U-Net alone: 0 of 8 each

@@ -7,7 +7,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from lds.pipeline import ModelNotFoundError, available_models, load_pipeline, lds_mini_path, resolve
+from lds.pipeline.loading import ModelNotFoundError, available_models, load_pipeline, lds_mini_path, resolve
 
 
 def test_lds_mini_is_a_real_diffusers_pipeline(pipe):

@@ -39,7 +39,7 @@ def hub(monkeypatch):
 
 
 def test_allow_download_reaches_the_hub_only_when_asked(hub):
-    from lds.pipeline import ModelNotFoundError, load_pipeline, resolve
+    from lds.pipeline.loading import ModelNotFoundError, load_pipeline, resolve
 
     with pytest.raises(ModelNotFoundError, match="downloads are off"):
         load_pipeline("someone/a-model")
@@ -64,7 +64,7 @@ def test_the_cli_flag_allow_download(hub, tmp_path, capsys):
 # -- LDS_DEVICE, LDS_DTYPE, LDS_THREADS ------------------------------------------------------------------
 
 def test_lds_dtype_and_lds_device_reach_every_component(monkeypatch):
-    from lds.pipeline import load_pipeline
+    from lds.pipeline.loading import load_pipeline
 
     monkeypatch.setenv("LDS_DTYPE", "bfloat16")
     monkeypatch.setenv("LDS_DEVICE", "meta")  # a device every machine has: shapes without storage
@@ -78,7 +78,7 @@ def test_lds_dtype_and_lds_device_reach_every_component(monkeypatch):
 
 
 def test_lds_threads_sets_torch_threads(monkeypatch):
-    from lds.train import set_threads
+    from lds.training.recipe import set_threads
 
     before = torch.get_num_threads()
     try:

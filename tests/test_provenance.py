@@ -1,4 +1,4 @@
-"""Where a model came from: lds.pipeline.model_source, for lds's pipelines and plain diffusers ones,
+"""Where a model came from: lds.pipeline.loading.model_source, for lds's pipelines and plain diffusers ones,
 and loading that stays offline through ``local_files_only`` (chapter 1 prints the source)."""
 
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from diffusers import StableDiffusionPipeline
 
-from lds.pipeline import BUILTIN, ModelNotFoundError, ModelSource, load_pipeline, lds_mini_path, model_source
+from lds.pipeline.loading import BUILTIN, ModelNotFoundError, ModelSource, load_pipeline, lds_mini_path, model_source
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +44,9 @@ def test_other_folder_and_pipeline_assembled_in_memory(tmp_path, plain):
 
 def test_instruments_work_on_a_plain_pipeline(pipe, plain):
     """Every instrument that asks where the model came from gives the same answer for both."""
-    from lds import ensemble, token_stats
-    from lds.book import receipt
+    from lds.instruments import ensemble
+    from lds.instruments import token_stats
+    from lds.pipeline import receipt
 
     assert ensemble.training_config(plain) == ensemble.training_config(pipe) is not None
     assert ensemble.is_lds_mini(plain) and ensemble.is_lds_mini(pipe)

@@ -39,8 +39,8 @@ def test_source_never_unpickles_or_trusts_remote_code():
 
 
 def test_generation_with_sockets_blocked(no_network):
-    from lds.pipeline import load_pipeline
-    from lds.sampling import generate
+    from lds.pipeline.loading import load_pipeline
+    from lds.pipeline.sampling import generate
 
     pipe = load_pipeline("lds-mini")
     assert generate(pipe, "frog", seed=0, num_inference_steps=3).images

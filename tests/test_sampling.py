@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lds.sampling import MAX_PROMPT_CHARS, generate
+from lds.pipeline.sampling import MAX_PROMPT_CHARS, generate
 
 
 def _png_bytes(img):

@@ -93,9 +93,9 @@ def test_sd15_folder_has_sd15_layout_and_configs(sd15):
 def test_safety_checker_runs_as_in_diffusers(sd15, caplog):
     """Loaded and run when the folder ships one; a flagged image comes back black and the receipt
     counts it; switched off, diffusers' own warning says so."""
-    from lds.pipeline import load_pipeline
-    from lds.book.receipt import receipt
-    from lds.sampling import generate
+    from lds.pipeline.loading import load_pipeline
+    from lds.pipeline.receipt import receipt
+    from lds.pipeline.sampling import generate
 
     pipe = load_pipeline(str(sd15))
     assert pipe.safety_checker is not None and pipe.feature_extractor is not None
@@ -125,7 +125,7 @@ def test_lds_mini_has_no_safety_checker(pipe):
 
 
 def receipt_of(pipe):
-    from lds.book.receipt import receipt
+    from lds.pipeline.receipt import receipt
 
     return receipt(pipe)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lds import ensemble
-from lds import inspect_autoencoder as ia
-from lds.pipeline import lds_mini_path
+from lds.instruments import ensemble
+from lds.instruments import autoencoder as ia
+from lds.pipeline.loading import lds_mini_path
 from lds.book.runner import find_chapter
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lds import token_stats
-from lds.tokenizer import CONTEXT_LENGTH, reference_tokenizer, tokenize, vocabulary_decomposition
+from lds.instruments import token_stats
+from lds.models.tokenizer import CONTEXT_LENGTH, reference_tokenizer, tokenize, vocabulary_decomposition
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_readable_pieces_for_other_scripts(tok):
 
 
 def test_names_cost_more_outside_english(tok):
-    from lds.corpus import load_corpus
+    from lds.data.corpus import load_corpus
 
     costs = {c.language: c for c in token_stats.tokens_per_name(tok, load_corpus(), ["en", "ru"])}
     assert 4.5 < costs["en"].mean_tokens < 5.0

@@ -5,7 +5,7 @@ import json
 import pytest
 from diffusers import StableDiffusionPipeline
 
-from lds.train import STAGES, TrainConfig, Trainer
+from lds.training.recipe import STAGES, TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +67,12 @@ def test_output_is_a_standard_pipeline(smoke):
 def test_interrupted_stage_resumes_and_finished_stages_are_kept(tmp_path, monkeypatch):
     cfg = TrainConfig.smoke()
     work, out = tmp_path / "work", tmp_path / "model"
-    import lds.unet
+    import lds.models.unet
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lds.unet, "train_unet", boom)
+    monkeypatch.setattr(lds.models.unet, "train_unet", boom)
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, work, out, progress=False).run()
     done_before = {s: (work / f"{s}.done").stat().st_mtime for s in STAGES if (work / f"{s}.done").exists()}
@@ -95,7 +95,7 @@ def test_min_snr_weights_follow_the_formula():
     import torch
     from diffusers import DDPMScheduler
 
-    from lds.unet import SCHEDULE, min_snr_weights
+    from lds.models.unet import SCHEDULE, min_snr_weights
 
     sched = DDPMScheduler(**SCHEDULE)
     t = torch.arange(0, 1000)
@@ -114,7 +114,7 @@ class _Interrupted(Exception):
 
 def _interrupting(path, at):
     """A StageCheckpoint that saves every `at` steps and stops the run (as Ctrl-C would) right after step `at`."""
-    from lds.train import StageCheckpoint
+    from lds.training.recipe import StageCheckpoint
 
     class Interrupting(StageCheckpoint):
         def step(self, step, *args):
@@ -129,7 +129,7 @@ def _resumed_equals_uninterrupted(tmp_path, train, at=3):
     """Run `train(checkpoint)` three ways: uninterrupted; interrupted after `at` steps; resumed from there."""
     import torch
 
-    from lds.train import StageCheckpoint
+    from lds.training.recipe import StageCheckpoint
 
     path = tmp_path / "ck.pt"
     whole = train(None)
@@ -152,8 +152,8 @@ def tiny_clip_parts():
     import numpy as np
     from transformers import CLIPTokenizer
 
-    from lds.clip import CLIPTrainConfig
-    from lds.pipeline import lds_mini_path
+    from lds.models.clip import CLIPTrainConfig
+    from lds.pipeline.loading import lds_mini_path
 
     rng = np.random.default_rng(0)
     images = rng.random((12, 16, 16, 3)).astype(np.float32)
@@ -164,7 +164,7 @@ def tiny_clip_parts():
 
 
 def test_clip_stage_resumes_from_its_checkpoint(tmp_path, tiny_clip_parts):
-    from lds.clip import train_clip
+    from lds.models.clip import train_clip
 
     images, pairs, tok, cfg = tiny_clip_parts
     _resumed_equals_uninterrupted(tmp_path, lambda ck: train_clip(images, pairs, tok, cfg, False, checkpoint=ck))
@@ -173,8 +173,8 @@ def test_clip_stage_resumes_from_its_checkpoint(tmp_path, tiny_clip_parts):
 def test_autoencoder_and_decoder_stages_resume_from_their_checkpoints(tmp_path, tiny_clip_parts):
     import numpy as np
 
-    from lds.autoencoder import AutoencoderTrainConfig, DecoderFinetuneConfig, finetune_decoder, train_autoencoder
-    from lds.clip import train_clip
+    from lds.models.autoencoder import AutoencoderTrainConfig, DecoderFinetuneConfig, finetune_decoder, train_autoencoder
+    from lds.models.clip import train_clip
 
     images, pairs, tok, clip_cfg = tiny_clip_parts
     clip, _ = train_clip(images, pairs, tok, clip_cfg, False)
@@ -213,7 +213,7 @@ def test_unet_stage_resumes_from_its_checkpoint(tmp_path):
     import numpy as np
     import torch
 
-    from lds.unet import UNetTrainConfig, build_unet, train_unet
+    from lds.models.unet import UNetTrainConfig, build_unet, train_unet
 
     g = torch.Generator().manual_seed(0)
     mean, std = torch.randn(10, 4, 8, 8, generator=g), 0.1 * torch.rand(10, 4, 8, 8, generator=g)
@@ -230,7 +230,7 @@ def test_unet_stage_resumes_from_its_checkpoint(tmp_path):
 def test_family_balanced_weights_draw_every_family_alike_and_keep_proportions_inside_one():
     import numpy as np
 
-    from lds.unet import family_balanced_weights
+    from lds.models.unet import family_balanced_weights
 
     families = np.array([0, 0, 1, 2])  # images 0 and 1 are one emoji in two tones; 2 and 3 one-image emoji
     pairs_image = np.array([0] * 60 + [1] * 20 + [2] * 15 + [3] * 5)
@@ -248,16 +248,16 @@ def test_unet_stage_draws_pairs_by_their_weights(monkeypatch):
     import numpy as np
     import torch
 
-    import lds.unet
-    from lds.unet import UNetTrainConfig, train_unet
+    import lds.models.unet
+    from lds.models.unet import UNetTrainConfig, train_unet
 
     g = torch.Generator().manual_seed(0)
     mean, std = torch.randn(4, 4, 8, 8, generator=g), 0.1 * torch.rand(4, 4, 8, 8, generator=g)
     states, empty = torch.randn(4, 77, 32, generator=g), torch.randn(77, 32, generator=g)
     pairs_image = np.array([0] * 97 + [1, 2, 3])
     drawn = []
-    real = lds.unet.draw_pairs
-    monkeypatch.setattr(lds.unet, "draw_pairs", lambda *a: drawn.append(real(*a)) or drawn[-1])
+    real = lds.models.unet.draw_pairs
+    monkeypatch.setattr(lds.models.unet, "draw_pairs", lambda *a: drawn.append(real(*a)) or drawn[-1])
     cfg = UNetTrainConfig(block_out_channels=(32, 32), steps=2, batch_size=64, warmup_steps=1)
     weights = np.where(pairs_image == 0, 1.0 / 97, 1.0)  # each image equally likely
     train_unet(mean, std, pairs_image, pairs_image, states, empty, cfg, False, pair_weights=weights)
@@ -273,17 +273,17 @@ def test_trainer_keeps_a_checkpoint_per_training_stage_and_clears_it_when_done(s
 
     import torch
 
-    import lds.unet
+    import lds.models.unet
 
     work = tmp_path / "work"
     shutil.copytree(smoke[0], work)  # the smoke run's finished stages; the U-Net stage runs again
     (work / "unet.done").unlink()
-    real = lds.unet.train_unet
+    real = lds.models.unet.train_unet
 
     def interrupted(*args, checkpoint=None, **kwargs):
         return real(*args, checkpoint=_interrupting(checkpoint.path, 2), **kwargs)
 
-    monkeypatch.setattr(lds.unet, "train_unet", interrupted)
+    monkeypatch.setattr(lds.models.unet, "train_unet", interrupted)
     with pytest.raises(_Interrupted):
         Trainer(TrainConfig.smoke(), work, tmp_path / "model", progress=False).run(("unet",))
     assert (work / "checkpoints" / "unet.pt").exists()
@@ -321,8 +321,8 @@ def test_evaluation_reports_ssim_and_every_kind(smoke):
 
 
 def test_evaluation_reports_clip_name_retrieval_and_the_card_summary(smoke):
-    from lds.corpus import LANGUAGES
-    from lds.evaluate import SUMMARY_ROWS, recipe_summary
+    from lds.data.corpus import LANGUAGES
+    from lds.training.evaluate import SUMMARY_ROWS, recipe_summary
 
     _, out, _ = smoke
     read = lambda name: json.loads((out / name).read_text())
@@ -342,7 +342,7 @@ def test_a_checkpoint_carries_the_stage_time_and_an_older_one_says_where_timing_
     import numpy as np
     import torch
 
-    from lds.train import StageCheckpoint
+    from lds.training.recipe import StageCheckpoint
 
     w, rng = {"ema": {"w": torch.zeros(2)}}, np.random.default_rng(0)
     ck = StageCheckpoint(tmp_path / "a.pt", every_seconds=600)

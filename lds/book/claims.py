@@ -225,7 +225,7 @@ def collect(executed_dir: str | Path) -> dict:
     each finding the dict ``lds.claim`` recorded plus ``chapter`` (stem) and ``title``; findings are
     in chapter order. A claim number that is not in :data:`CLAIMS` raises, so a typo cannot vanish.
     """
-    from .record import CLAIM_PREFIX, read_records
+    from lds.book.record import CLAIM_PREFIX, read_records
 
     found = {n: [] for n in CLAIMS}
     for notebook in sorted(Path(executed_dir).glob(CHAPTER_GLOB)):
@@ -245,7 +245,7 @@ def collect(executed_dir: str | Path) -> dict:
 
 def summary(found: dict) -> dict:
     """Counts for the ledger: claims checked, and claims per verdict (a claim's first finding)."""
-    from .record import VERDICTS
+    from lds.book.record import VERDICTS
 
     checked = sorted(n for n, rows in found.items() if rows)
     per_verdict = {v: 0 for v in VERDICTS}
@@ -313,7 +313,7 @@ def show_ledger(executed_dir: str | Path = ".", link_suffix: str = ".html") -> d
     """
     from IPython.display import HTML, display
 
-    from .record import record
+    from lds.book.record import record
 
     found = collect(executed_dir)
     counts = summary(found)
@@ -342,7 +342,7 @@ def interpretive_evidence(executed_dir: str | Path) -> dict:
 
     ``{number: [{"chapter", "record", "shows", "value" (None: chapter not executed or record absent)}]}``.
     """
-    from .record import read_records
+    from lds.book.record import read_records
 
     cache: dict = {}
     out = {}
@@ -383,7 +383,7 @@ def show_interpretive(executed_dir: str | Path = ".", link_suffix: str = ".html"
     ``interpretive_evidence_found`` (how many evidence rows had a recorded value)."""
     from IPython.display import HTML, display
 
-    from .record import record
+    from lds.book.record import record
 
     evidence = interpretive_evidence(executed_dir)
     display(HTML('<div style="overflow-x:auto">' + interpretive_html(evidence, link_suffix) + "</div>"))

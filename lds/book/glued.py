@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from .record import read_records
+from lds.book.record import read_records
 
 GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::([^`]*))?`")
 

@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .runner import ChapterFailed, book_root, check_parameters, execute, find_chapter, parameters_of
+from lds.book.runner import ChapterFailed, book_root, check_parameters, execute, find_chapter, parameters_of
 
 
 class RerunError(RuntimeError):
@@ -52,7 +52,7 @@ window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMat
 
 def _vendored_mathjax(root: Path | None) -> Path | None:
     """The MathJax 3 copy the book vendors (book/_vendor/mathjax, see VENDOR.txt there)."""
-    from .runner import PACKAGE_DIR
+    from lds.book.runner import PACKAGE_DIR
 
     for base in ([root] if root else []) + [PACKAGE_DIR.parent]:
         folder = Path(base) / "book" / "_vendor" / "mathjax"
@@ -102,7 +102,7 @@ def _has_math(nb) -> bool:
 def rerun(chapter: str, parameters: dict | None = None, *, model: str | None = None,
           out: str | Path | None = None, root: Path | None = None, progress: bool = True) -> Path:
     """Execute ``chapter`` with ``parameters`` into a new run folder; returns the folder."""
-    from .receipt import versions
+    from lds.pipeline.receipt import versions
 
     root = root or book_root()
     try:
@@ -130,7 +130,7 @@ def rerun(chapter: str, parameters: dict | None = None, *, model: str | None = N
     receipt["seconds"] = round(time.perf_counter() - t0, 2)
     receipt["status"] = status
     if executed.exists():
-        from .record import read_records
+        from lds.book.record import read_records
 
         records = read_records(executed)
         chapter_receipt = records.get("receipt")

@@ -216,7 +216,7 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None, *, for
     ``warm``: the kernel is forked from a warm server (:mod:`lds.book.warm`) instead of started afresh."""
     import papermill as pm
 
-    from .warm import KERNEL_EXEC_LINE  # memory a cell freed goes back to the system after it
+    from lds.book.warm import KERNEL_EXEC_LINE  # memory a cell freed goes back to the system after it
 
     parameters = check_parameters(notebook, parameters or {})
     output = Path(output)
@@ -359,7 +359,7 @@ class WarmKernels:
         self._server = None
 
     def manager_class(self):
-        from .warm import WarmServer
+        from lds.book.warm import WarmServer
 
         with self._lock:
             if self._server is None:
@@ -397,7 +397,7 @@ def execute_book(out_dir: Path, parameter_file: Path | None = None, *, only: lis
         if model is not None and any(p.name == "model" for p in parameters_of(nb)):
             params["model"] = model
         todo.append((nb, out_dir / "notebooks" / nb.name, params))
-    from .warm import available as warm_available
+    from lds.book.warm import available as warm_available
 
     warm = WarmKernels() if len(todo) > 1 and warm_available() else None
     try:
@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     args.executed = args.executed or str(base / "executed")
     args.html = args.html or str(base / "html")
     if args.model is not None:
-        from ..pipeline import ModelNotFoundError, resolve
+        from lds.pipeline.loading import ModelNotFoundError, resolve
 
         try:  # a wrong name fails here, before any chapter runs
             resolve(args.model)

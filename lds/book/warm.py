@@ -27,14 +27,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 # What the server imports before it forks: what every chapter imports first (measured: 5-10 s a kernel on
 # one core), nothing that starts a thread or opens a socket. Not pyplot or the inline backend: importing the
 # backend is what hooks it into the kernel's shell (matplotlib_inline), so each kernel imports it itself.
 PRELOAD = (
     "numpy", "torch", "transformers", "diffusers", "matplotlib", "matplotlib.figure", "matplotlib.axes",
-    "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "lds.pipeline", "lds.sampling", "lds.corpus", "lds.clip", "lds.measures", "lds.attention", "lds.guidance",
+    "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "lds.pipeline.loading", "lds.pipeline.sampling", "lds.data.corpus", "lds.models.clip", "lds.measures", "lds.pipeline.attention", "lds.pipeline.guidance",
     "lds.book.record",
 )
 # diffusers and transformers import their classes lazily; a chapter's first use would import them in every

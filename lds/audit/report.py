@@ -1,7 +1,7 @@
 """Tables and figures of an audit, and its offline HTML report.
 
 Chapter 12 (Audits) shows the same figures: the chapter and ``DIR/report.html`` call these functions
-on the results table (:func:`lds.audit.load_results`), so the book and the report cannot disagree.
+on the results table (:func:`lds.audit.store.load_results`), so the book and the report cannot disagree.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def tone_table(rows, method: str = "colour", only_right: bool = False) -> list[d
     ``only_right`` keeps the images whose nearest corpus emoji is the named one in some tone: the
     tone readers (chapter 7) assume the image shows the gesture, and give any other image a tone too.
     """
-    from .corpus import TONE_NAMES
+    from lds.data.corpus import TONE_NAMES
 
     out = []
     for g in _scales(rows):
@@ -61,7 +61,7 @@ def tone_table(rows, method: str = "colour", only_right: bool = False) -> list[d
 def language_table(rows) -> list[dict]:
     """Per language and scale: images, how many the model drew right (the named emoji's base is nearest),
     and the same count for the same seeds' unconditional images (the floor)."""
-    from .corpus import LANGUAGES
+    from lds.data.corpus import LANGUAGES
 
     out = []
     for lang in [x for x in LANGUAGES if any(r["lang"] == x for r in rows)]:
@@ -78,8 +78,8 @@ def cell_table(out, rows, max_groups: int | None = None) -> list[dict]:
     """Per (prompt group, scale): diversity across seeds and the pixel-mean image (``mean_image``, (3, H, W))."""
     import torch
 
-    from .audit import load_images
-    from .measures import diversity, mean_image
+    from lds.audit.store import load_images
+    from lds.measures import diversity, mean_image
 
     groups = list(dict.fromkeys(r["group"] for r in rows))[:max_groups]
     cells = []
@@ -100,7 +100,7 @@ def plot_tone_shares(rows, method: str = "colour", title: str | None = None, onl
     """Stacked bars: the share of images read as unmarked or as each tone, at each guidance scale (counts above)."""
     import matplotlib.pyplot as plt
 
-    from .corpus import TONE_NAMES
+    from lds.data.corpus import TONE_NAMES
 
     table = tone_table(rows, method, only_right)
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -207,7 +207,7 @@ def plot_samples(out, rows, guidance_scale: float | None = None, max_groups: int
     """Grid of stored images: prompts (rows) x seeds (columns) at one guidance scale."""
     import matplotlib.pyplot as plt
 
-    from .audit import load_images
+    from lds.audit.store import load_images
 
     g = guidance_scale if guidance_scale is not None else max(_scales(rows))
     groups = list(dict.fromkeys(r["prompt"] for r in rows))[:max_groups]
@@ -257,7 +257,7 @@ def _table(rows: list[dict]) -> str:
 
 def write_report(out, spec, rows, counts) -> Path:
     """``out/report.html``: counts, tables and figures, with every image inline (opens offline)."""
-    from .audit import _atomic_write
+    from lds.audit.store import atomic_write
 
     out = Path(out)
     parts = [f"<h1>Audit: {html.escape(spec.name)}</h1>", f"<p>{html.escape(spec.description)}</p>",
@@ -287,5 +287,5 @@ def write_report(out, spec, rows, counts) -> Path:
             f"{html.escape(spec.name)}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
             "table{border-collapse:collapse;font-size:85%}td,th{border:1px solid #ccc;padding:2px 6px}"
             "img{max-width:100%}</style></head><body>" + "\n".join(parts) + "</body></html>")
-    _atomic_write(out / "report.html", lambda f: f.write(page.encode()))
+    atomic_write(out / "report.html", lambda f: f.write(page.encode()))
     return out / "report.html"

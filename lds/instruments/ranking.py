@@ -8,7 +8,7 @@ ranking of the emoji. Two questions are measured here. First, as the skew grows,
 emoji still reach the model with at least one correct caption that the CLIP filter keeps, and how
 much of what is kept goes to the most popular few? Second, does lds-mini, trained on a web with
 ``zipf_s = 0.5``, draw the emoji it saw often better than those it saw rarely? The second uses the
-model's own evaluation (:mod:`lds.evaluate`): the same prompts, seeds and batches, with the rank of
+model's own evaluation (:mod:`lds.training.evaluate`): the same prompts, seeds and batches, with the rank of
 each named emoji kept per image instead of averaged.
 """
 
@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from .corpus import KINDS, Corpus, WebConfig, popularity, popularity_ranks, sample_web
+from lds.data.corpus import KINDS, Corpus, WebConfig, popularity, popularity_ranks, sample_web
 
 
 def _kept_correct(web: dict, keep: np.ndarray, n: int) -> np.ndarray:
@@ -111,12 +111,12 @@ def caption_exposure(web: dict, keep: np.ndarray, corpus: Corpus, names: list[st
 
 def recorded_training_web(clip, corpus: Corpus, folder, image_embeds=None):
     """A trained model's filtered web, rebuilt from its records in ``folder``: the web drawn from
-    ``training_config.json``'s configuration, scored by ``clip`` (a :class:`lds.vectorspace.WebCLIP`, the model's
+    ``training_config.json``'s configuration, scored by ``clip`` (a :class:`lds.instruments.vectorspace.WebCLIP`, the model's
     own) and kept at the threshold ``filter_report.json`` recorded. Returns (web, scores, keep)."""
     import json
     from pathlib import Path
 
-    from .vectorspace import score_web
+    from lds.instruments.vectorspace import score_web
 
     folder = Path(folder)
     web = sample_web(corpus, WebConfig(**json.loads((folder / "training_config.json").read_text())["web"]))
@@ -132,8 +132,8 @@ def name_across_languages(pipe, web: dict, keep: np.ndarray, corpus: Corpus, nam
     (``kept``), and in how many of ``n_seeds`` seeds (0, 1, ...) the model drew the emoji (named emoji in the
     pixel judge's top 5, as the model card's grid counts). ``name`` is the English name. Languages in which the
     name also names another emoji are left out (the judge could not tell which one was asked for)."""
-    from .corpus import LANGUAGES
-    from .evaluate import prompt_ranks
+    from lds.data.corpus import LANGUAGES
+    from lds.training.evaluate import prompt_ranks
 
     target = corpus.find(name)
     names = {lang: corpus.records[target]["names"][lang] for lang in LANGUAGES}
@@ -156,7 +156,7 @@ def plot_name_across_languages(pipe, table: dict, seed: int = 0, guidance_scale:
     language, the kept pairs under that name and the seeds drawn."""
     import matplotlib.pyplot as plt
 
-    from .sampling import generate
+    from lds.pipeline.sampling import generate
 
     langs = list(table)
     images = generate(pipe, [table[lg]["name"] for lg in langs], seed=seed,
@@ -180,12 +180,12 @@ def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: fl
 
     Everything but ``zipf_s`` stays as in ``cfg`` (same seed, size, languages and noise). The captions
     of all the webs are embedded once, so the sweep costs about one web's scoring; ``known`` (a
-    :class:`lds.vectorspace.WebScores` of a web scored already) saves embedding its captions again.
+    :class:`lds.instruments.vectorspace.WebScores` of a web scored already) saves embedding its captions again.
     """
     import torch
 
-    from .filter import threshold_for_share
-    from .vectorspace import embed_captions
+    from lds.data.clip_filter import threshold_for_share
+    from lds.instruments.vectorspace import embed_captions
 
     webs = {float(s): sample_web(corpus, dataclasses.replace(cfg, zipf_s=float(s))) for s in zipf_values}
     captions = np.unique(np.concatenate([w["caption"].astype(str) for w in webs.values()]))
@@ -221,7 +221,7 @@ class DrawnWell:
 
 def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None, bank=None,
                      progress: bool = False) -> DrawnWell:
-    """Redo lds-mini's evaluation (:func:`lds.evaluate.evaluate_model`, English prompts, guided) per image.
+    """Redo lds-mini's evaluation (:func:`lds.training.evaluate.evaluate_model`, English prompts, guided) per image.
 
     Same prompts, seeds and batches as the model card's evaluation, so with ``n_prompts`` left at
     the evaluation's 96 the top-1 shares equal those in ``evaluation.json``; fewer prompts take the
@@ -230,11 +230,11 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
     """
     from pathlib import Path
 
-    from .clip import image_embeds, load_clip
-    from .corpus import load_corpus
-    from .evaluate import EvalConfig, _generate
-    from .measures import nn_ranks
-    from .pipeline import model_source
+    from lds.models.clip import image_embeds, load_clip
+    from lds.data.corpus import load_corpus
+    from lds.training.evaluate import EvalConfig, _generate
+    from lds.measures import nn_ranks
+    from lds.pipeline.loading import model_source
 
     cfg = EvalConfig()
     corpus = load_corpus()
@@ -266,7 +266,7 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
 
 def drawn_well_summary(d: DrawnWell) -> dict:
     """Top-5 shares for the more and the less popular half of the prompts, and rank correlations."""
-    from .guidance import spearman
+    from lds.measures import spearman
 
     order = np.argsort(d.popularity_rank, kind="stable")
     half = len(order) // 2

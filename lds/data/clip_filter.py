@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from .corpus import KINDS, LANGUAGES, Corpus
+from lds.data.corpus import KINDS, LANGUAGES, Corpus
 
 
 @dataclasses.dataclass

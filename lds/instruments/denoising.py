@@ -3,7 +3,7 @@
 Chapter 7 (Denoising) explains it; chapter 8 reuses the image measures.
 
 Everything here works on decoded images as ``(B, 3, H, W)`` tensors in [0, 1] (what
-:func:`lds.sampling.generate` and :func:`lds.sampling.decode_latents` return), at whatever size the
+:func:`lds.pipeline.sampling.generate` and :func:`lds.pipeline.sampling.decode_latents` return), at whatever size the
 model makes, so the same code measures lds-mini (32 px) and Stable Diffusion 1.5 (512 px). Where a
 generated image is compared with the emoji corpus it is first resized to the corpus's size.
 """
@@ -15,10 +15,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from .sampling import StepState, decode_latents, initial_latents
-from .measures import (  # noqa: F401  (chapter 7's measures, defined once in lds.measures)
-    LOW_FREQUENCY_CUTOFF, band_convergence, band_energy, band_split, classify_tone, corpus_tensor, nearest, pixel_std,
-    radial_frequency, rms_distances, shows_emoji, spectral_slope, to_size, tone_shares)
+from lds.pipeline.sampling import StepState, decode_latents, initial_latents
+from lds.measures import (
+    tone_shares)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -37,7 +36,7 @@ class Trajectory:
 
 
 class TrajectoryRecorder:
-    """A ``callback`` for :func:`lds.sampling.generate` that keeps every step's latents.
+    """A ``callback`` for :func:`lds.pipeline.sampling.generate` that keeps every step's latents.
 
     Decoding happens once at the end (:meth:`result`), so the loop itself runs as usual.
     """
@@ -52,7 +51,7 @@ class TrajectoryRecorder:
 
     def result(self) -> Trajectory:
         if not self.steps:
-            raise RuntimeError("Nothing recorded: pass the recorder as callback= to lds.sampling.generate first.")
+            raise RuntimeError("Nothing recorded: pass the recorder as callback= to lds.pipeline.sampling.generate first.")
         lat = torch.stack([s.latents for s in self.steps])  # (steps, B, 4, h, w)
         x0 = torch.stack([s.pred_original_sample for s in self.steps])
         n, b = lat.shape[:2]
@@ -85,9 +84,9 @@ def gaussian_noise_images(n: int, channels: int, height: int, width: int, *, see
 
 
 def generate_seeds(pipe, prompt: str, seeds, **kwargs):
-    """:func:`lds.sampling.generate` for one prompt over many seeds, as one batch (starting noise
-    from :func:`lds.sampling.initial_latents`, one generator per seed)."""
-    from .sampling import generate
+    """:func:`lds.pipeline.sampling.generate` for one prompt over many seeds, as one batch (starting noise
+    from :func:`lds.pipeline.sampling.initial_latents`, one generator per seed)."""
+    from lds.pipeline.sampling import generate
 
     seeds = [int(s) for s in seeds]
     return generate(pipe, [prompt] * len(seeds), seed=seeds[0],
@@ -116,8 +115,8 @@ def training_tone_shares(pipe, corpus, variants: list[int], prompt: str | None =
     """
     import json
 
-    from .corpus import WebConfig, sample_web
-    from .pipeline import model_source
+    from lds.data.corpus import WebConfig, sample_web
+    from lds.pipeline.loading import model_source
 
     folder = model_source(pipe).folder
     if folder is None or not (folder / "training_config.json").is_file():
@@ -131,7 +130,7 @@ def training_tone_shares(pipe, corpus, variants: list[int], prompt: str | None =
     out = {"pairs": int(len(rows)), "web": tone_shares(labels, tones)}
     report = folder / "filter_report.json"
     if report.is_file() and (folder / "clip").is_dir() and len(rows):
-        from .clip import clip_score, load_clip
+        from lds.models.clip import clip_score, load_clip
 
         clip = load_clip(folder / "clip", pipe.text_encoder)
         scores = clip_score(clip, pipe.tokenizer, corpus.rgb()[web["image"][rows]], web["caption"][rows])

@@ -2,7 +2,7 @@
 
 Chapter 3 (The autoencoder) uses these. Everything here works on any ``AutoencoderKL`` (lds-mini's
 or Stable Diffusion 1.5's): sizes come from the loaded objects. The training code lives in
-:mod:`lds.autoencoder`; this module only measures.
+:mod:`lds.models.autoencoder`; this module only measures.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .autoencoder import NLayerDiscriminator, encode, psnr
-from .forward_process import high_frequency_share  # noqa: F401  (chapter 3 calls it from here)
-from .pipeline import model_source
-from .sampling import batch_size_for, decode_latents
+from lds.models.autoencoder import NLayerDiscriminator, encode, psnr
+from lds.pipeline.loading import model_source
+from lds.pipeline.sampling import batch_size_for, decode_latents
 
 
 def pixel_size(pipe) -> int:
@@ -56,9 +55,9 @@ class RoundTrip:
 
 
 def encode_images(vae, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-    """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU: :func:`lds.autoencoder.encode`
+    """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU: :func:`lds.models.autoencoder.encode`
     in batches sized for the image (a handful at a time at SD's 512 px). The way back is
-    :func:`lds.sampling.decode_latents`, the loop's own last step."""
+    :func:`lds.pipeline.sampling.decode_latents`, the loop's own last step."""
     return encode(vae, images, batch_size=batch_size or batch_size_for(images.shape[-1]))
 
 
@@ -165,14 +164,14 @@ def perceptual_judge(pipe):
     """The perceptual distance lds-mini's autoencoder was trained with: :class:`CLIPPerceptualLoss`.
 
     It compares images in the hidden layers of lds-mini's CLIP image tower (LPIPS cannot be used
-    offline; see lds.autoencoder). A model folder without ``clip/`` (SD 1.5) borrows lds-mini's,
+    offline; see lds.models.autoencoder). A model folder without ``clip/`` (SD 1.5) borrows lds-mini's,
     and images are resized to that tower's input size. Returns ``distance(a, b) -> (N,)``.
     """
     from transformers import CLIPTextModel
 
-    from .autoencoder import CLIPPerceptualLoss
-    from .clip import load_clip
-    from .pipeline import BUILTIN
+    from lds.models.autoencoder import CLIPPerceptualLoss
+    from lds.models.clip import load_clip
+    from lds.pipeline.loading import BUILTIN
 
     folder = Path(model_source(pipe).location)
     if (folder / "clip" / "config.json").exists():

@@ -20,7 +20,7 @@ import re
 import weakref
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 BUILTIN = {"lds-mini": WEIGHTS_DIR / "lds-mini"}
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -91,7 +91,7 @@ def load_pipeline(name_or_path: str = "lds-mini", *, allow_download: bool = Fals
     every chapter, which calls ``load_pipeline(model)``, runs on the GPU unchanged.
 
     A safety checker the folder ships (SD 1.5's does; lds-mini has none) is loaded and runs after
-    every generation, as in diffusers (:mod:`lds.safety`); ``safety_checker=False`` (or
+    every generation, as in diffusers (:mod:`lds.pipeline.safety`); ``safety_checker=False`` (or
     ``LDS_SAFETY_CHECKER=0``) leaves it out, with diffusers' own warning about doing so.
     """
     import torch
@@ -220,12 +220,12 @@ def save_pipeline(pipe, folder) -> Path:
 
     ``save_pretrained`` writes today's layout; two parts of it differ from SD 1.5's folder and
     break older loaders: the text encoder's tensor names (no ``text_model.`` prefix, see
-    :func:`lds.text_encoder.save_text_encoder_as_sd15`) and a tokenizer folder holding only
+    :func:`lds.models.text_encoder.save_text_encoder_as_sd15`) and a tokenizer folder holding only
     ``tokenizer.json`` (the ``CLIPTokenizer`` that model_index.json names needs ``vocab.json`` and
-    ``merges.txt``; :func:`lds.tokenizer.build_tokenizer_files` writes them and its configs).
+    ``merges.txt``; :func:`lds.models.tokenizer.build_tokenizer_files` writes them and its configs).
     """
-    from .text_encoder import save_text_encoder_as_sd15
-    from .tokenizer import build_tokenizer_files
+    from lds.models.text_encoder import save_text_encoder_as_sd15
+    from lds.models.tokenizer import build_tokenizer_files
 
     folder = Path(folder)
     pipe.save_pretrained(str(folder), safe_serialization=True)

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import torch
 
-from .pipeline import model_source
-from .tokenizer import CONTEXT_LENGTH, bytes_to_unicode, tokenize
+from lds.pipeline.loading import model_source
+from lds.models.tokenizer import CONTEXT_LENGTH, bytes_to_unicode, tokenize
 
 SLOT_COLORS = {"start": "#4c72b0", "content": "#55a868", "end": "#c44e52", "padding": "#bbbbbb"}
 
@@ -115,7 +115,7 @@ def initial_token_embedding(pipe) -> torch.Tensor | None:
         return None
     from transformers import CLIPModel
 
-    from .clip import CLIPTrainConfig, clip_config
+    from lds.models.clip import CLIPTrainConfig, clip_config
 
     cfg = json.loads(config_file.read_text())
     state = torch.random.get_rng_state()

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .autoencoder import AutoencoderTrainConfig, DecoderFinetuneConfig
-from .clip import CLIPTrainConfig
-from .corpus import WebConfig
-from .evaluate import EvalConfig
-from .filter import FilterConfig
-from .unet import UNetTrainConfig
+from lds.models.autoencoder import AutoencoderTrainConfig, DecoderFinetuneConfig
+from lds.models.clip import CLIPTrainConfig
+from lds.data.corpus import WebConfig
+from lds.training.evaluate import EvalConfig
+from lds.data.clip_filter import FilterConfig
+from lds.models.unet import UNetTrainConfig
 
 STAGES = ("clip", "filter", "autoencoder", "latents", "decoder", "decoder_recon", "unet", "unet_balance", "pipeline",
           "evaluate")
@@ -144,14 +144,14 @@ def train_unet_on_latents(latents_file: Path, cfg: UNetTrainConfig, progress: bo
     continue that model instead of a new one. ``families`` (each corpus image's shape family) is needed when
     ``cfg.family_balance`` is not 0.
     """
-    from .unet import family_balanced_weights, train_unet
+    from lds.models.unet import family_balanced_weights, train_unet
 
     data = torch.load(latents_file, weights_only=True)  # tensors only: no pickle
     pairs_image = np.asarray(data["pairs_image"])
     weights = None
     if cfg.family_balance:
         if families is None:
-            raise ValueError("family_balance needs each corpus image's family (lds.corpus.Corpus.families)")
+            raise ValueError("family_balance needs each corpus image's family (lds.data.corpus.Corpus.families)")
         weights = family_balanced_weights(pairs_image, families, cfg.family_balance)
     return train_unet(data["latent_mean"], data["latent_std"], pairs_image,
                       np.asarray(data["pairs_text"]), data["text_states"], data["empty_state"], cfg, progress,
@@ -162,7 +162,7 @@ def save_latents(vae, text_encoder, tokenizer, rgb: np.ndarray, web: dict, path:
     """What the U-Net trains on, saved to ``path``: every corpus image's scaled posterior (mean, std) under ``vae``,
     the kept pairs of ``web`` as (image, caption) indices, and the text encoder's states of each unique kept caption
     and of the empty prompt. The ``latents`` stage and ``benchmarks/unet_balance.py`` both write it this way."""
-    from .text_encoder import encode_prompts
+    from lds.models.text_encoder import encode_prompts
 
     x = torch.from_numpy(rgb).permute(0, 3, 1, 2)
     with torch.no_grad():
@@ -339,14 +339,14 @@ class Trainer:
 
     # -- shared data -----------------------------------------------------------------------------
     def corpus(self):
-        from .corpus import load_corpus
+        from lds.data.corpus import load_corpus
 
         return load_corpus(self.cfg.image_size)
 
     def tokenizer(self):
         from transformers import CLIPTokenizer
 
-        from .tokenizer import build_tokenizer_files
+        from lds.models.tokenizer import build_tokenizer_files
 
         folder = self.workdir / "tokenizer"
         if not (folder / "vocab.json").exists():
@@ -360,8 +360,8 @@ class Trainer:
 
     # -- stages ----------------------------------------------------------------------------------
     def stage_clip(self):
-        from .clip import train_clip
-        from .corpus import sample_web
+        from lds.models.clip import train_clip
+        from lds.data.corpus import sample_web
 
         corpus = self.corpus()
         pairs = sample_web(corpus, self.cfg.clip_web)
@@ -372,9 +372,9 @@ class Trainer:
         return {"final_loss": float(np.mean(losses[-50:])), "steps": self.cfg.clip.steps}
 
     def stage_filter(self):
-        from .clip import clip_score
-        from .corpus import sample_web
-        from .filter import filter_report, threshold_for_share
+        from lds.models.clip import clip_score
+        from lds.data.corpus import sample_web
+        from lds.data.clip_filter import filter_report, threshold_for_share
 
         corpus = self.corpus()
         web = sample_web(corpus, self.cfg.web)
@@ -393,7 +393,7 @@ class Trainer:
     def stage_autoencoder(self):
         from safetensors.torch import save_file
 
-        from .autoencoder import decode, encode, psnr, train_autoencoder
+        from lds.models.autoencoder import decode, encode, psnr, train_autoencoder
 
         corpus = self.corpus()
         web = self._web()
@@ -431,7 +431,7 @@ class Trainer:
         images outside the holdout, save it to ``<workdir>/<out>`` and its history; held-out PSNR before and after."""
         from diffusers import AutoencoderKL
 
-        from .autoencoder import decode, encode, finetune_decoder, psnr
+        from lds.models.autoencoder import decode, encode, finetune_decoder, psnr
 
         holdout = np.load(self.workdir / "holdout.npy")
         web = self._web()
@@ -451,7 +451,7 @@ class Trainer:
         """Fine-tune the decoder with the encoder frozen: sharper reconstructions, same latents."""
         from safetensors.torch import load_file, save_file
 
-        from .autoencoder import NLayerDiscriminator
+        from lds.models.autoencoder import NLayerDiscriminator
 
         disc = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)
         disc.load_state_dict(load_file(str(self.workdir / "discriminator.safetensors")))
@@ -463,7 +463,7 @@ class Trainer:
         """The decoder again with the encoder frozen, reconstruction-weighted (no discriminator); skipped at 0 steps."""
         if self.cfg.decoder_recon.steps == 0:
             return {"steps": 0}
-        from .autoencoder import NLayerDiscriminator
+        from lds.models.autoencoder import NLayerDiscriminator
 
         unused = NLayerDiscriminator(n_layers=self.cfg.autoencoder.disc_layers)  # disc_weight 0: never called
         return self._finetune_decoder_stage("decoder_recon", self._vae_folder(before="decoder_recon"), "vae_recon",
@@ -515,9 +515,9 @@ class Trainer:
         from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
         from transformers import CLIPTextModel
 
-        from .clip import save_clip
-        from .pipeline import save_pipeline
-        from .unet import SCHEDULE
+        from lds.models.clip import save_clip
+        from lds.pipeline.loading import save_pipeline
+        from lds.models.unet import SCHEDULE
 
         clip = self.clip_model()
         text_encoder = CLIPTextModel(clip.config.text_config)
@@ -544,7 +544,7 @@ class Trainer:
         (self.out / "discriminator").mkdir()
         save_file(disc, str(self.out / "discriminator" / "model.safetensors"))
         (self.out / "discriminator" / "config.json").write_text(json.dumps(
-            {"class": "lds.autoencoder.NLayerDiscriminator", "input_nc": 3, "ndf": 32,
+            {"class": "lds.models.autoencoder.NLayerDiscriminator", "input_nc": 3, "ndf": 32,
              "n_layers": self.cfg.autoencoder.disc_layers}))
         # schedule_change.json: written by hand when a run's schedule was changed part-way (the model card shows it)
         for name in ("filter_report.json", "schedule_change.json"):
@@ -580,8 +580,8 @@ class Trainer:
         }
 
     def stage_evaluate(self):
-        from .evaluate import evaluate_model
-        from .pipeline import load_pipeline
+        from lds.training.evaluate import evaluate_model
+        from lds.pipeline.loading import load_pipeline
 
         pipe = load_pipeline(str(self.out))
         result = evaluate_model(pipe, self.cfg.evaluation, progress=self.progress)

@@ -102,7 +102,7 @@ def _dtype(module) -> str:
 def count_cross_attention_layers(unet) -> int:
     """How many attention layers in the U-Net attend to the prompt (diffusers names them ``attn2``).
 
-    A count, for chapter 1's table; :func:`lds.attention.cross_attention_layers` lists their names.
+    A count, for chapter 1's table; :func:`lds.pipeline.attention.cross_attention_layers` lists their names.
     """
     return sum(1 for name, m in unet.named_modules()
                if name.endswith("attn2") and getattr(m, "is_cross_attention", True))
@@ -265,14 +265,14 @@ class Trace:
 def trace_shapes(pipe, prompt: str, seed: int = 0, num_inference_steps: int = 25) -> Trace:
     """Run each component once on ``prompt`` and measure what passes between them.
 
-    The steps follow ``StableDiffusionPipeline.__call__`` (and :func:`lds.sampling.generate`), but
+    The steps follow ``StableDiffusionPipeline.__call__`` (and :func:`lds.pipeline.sampling.generate`), but
     stop after one U-Net call: the decoder then draws the clean latents that this single noise
     prediction implies. The last stage sends that image back through the encoder, the direction
     training uses.
     """
-    from .autoencoder import encode
-    from .sampling import decode_latents, initial_latents, pred_original_sample
-    from .tokenizer import tokenize
+    from lds.models.autoencoder import encode
+    from lds.pipeline.sampling import decode_latents, initial_latents, pred_original_sample
+    from lds.models.tokenizer import tokenize
 
     device, dtype = pipe.unet.device, pipe.unet.dtype
     stages = []
@@ -586,7 +586,7 @@ def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
 
 def training_config(pipe) -> dict | None:
     """The training configuration beside the weights (lds-mini writes one; SD 1.5 has none)."""
-    from .pipeline import model_source
+    from lds.pipeline.loading import model_source
 
     folder = model_source(pipe).folder
     f = folder / "training_config.json" if folder else None
@@ -595,7 +595,7 @@ def training_config(pipe) -> dict | None:
 
 def is_lds_mini(pipe) -> bool:
     """Whether the loaded pipeline is the built-in lds-mini (by location, not by name)."""
-    from .pipeline import lds_mini_path, model_source
+    from lds.pipeline.loading import lds_mini_path, model_source
 
     folder = model_source(pipe).folder
     try:

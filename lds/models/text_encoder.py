@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .tokenizer import CONTEXT_LENGTH
+from lds.models.tokenizer import CONTEXT_LENGTH
 
 
 @torch.no_grad()
@@ -18,7 +18,7 @@ def encode_prompts(text_encoder, tokenizer, prompts: list[str], batch_size: int 
     """``prompt_embeds`` as StableDiffusionPipeline computes them: (N, 77, width).
 
     Prompts are padded with <|endoftext|> to all 77 slots and truncated past them, exactly as
-    the pipeline does; ``lds.tokenizer.tokenize`` reports what truncation removed.
+    the pipeline does; ``lds.models.tokenizer.tokenize`` reports what truncation removed.
     """
     from tqdm.auto import tqdm
 

@@ -5,7 +5,7 @@ Chapter 7 (Denoising) walks through it; chapters 6 and 8 hang their instruments 
 The steps are those of diffusers' ``StableDiffusionPipeline.__call__`` and give the same image for
 the same model, prompt, seed and settings (tests/test_sampling.py::test_parity_with_diffusers_pipeline),
 with two differences that are the point of writing it out: guidance is applied with the one visible
-formula for every scale (see :mod:`lds.guidance`), and a ``callback`` receives each step's state (as
+formula for every scale (see :mod:`lds.pipeline.guidance`), and a ``callback`` receives each step's state (as
 k-diffusion's samplers do), so a chapter can look inside the loop without rewriting it.
 
 Three of the loop's steps are functions of their own, because chapters 1, 3, 4 and 8 take the same
@@ -23,10 +23,10 @@ from typing import Callable
 
 import torch
 
-from .guidance import apply_guidance, check_guidance_scale
-from .safety import check_images
-from .text_encoder import encode_prompts
-from .tokenizer import TokenizedPrompt, tokenize
+from lds.pipeline.guidance import apply_guidance, check_guidance_scale
+from lds.pipeline.safety import check_images
+from lds.models.text_encoder import encode_prompts
+from lds.models.tokenizer import TokenizedPrompt, tokenize
 
 MAX_PROMPT_CHARS = 100_000
 
@@ -219,11 +219,11 @@ def batch_size_for(size: int) -> int:
 def decode_latents(vae, latents: torch.Tensor, batch_size: int | None = None, *, raw: bool = False) -> torch.Tensor:
     """Step 7 of :func:`generate`: scaled latents -> ``(B, 3, H, W)`` images in [0, 1], float32 on the CPU.
 
-    :func:`lds.autoencoder.decode` in batches sized for the image it decodes to (whatever the VAE's
+    :func:`lds.models.autoencoder.decode` in batches sized for the image it decodes to (whatever the VAE's
     device and dtype). ``raw=True`` returns the decoder's own output, nominally in [-1, 1] and not
     yet clamped (chapter 8 counts what falls outside). Chapter 3 (The autoencoder) explains the decoder.
     """
-    from .autoencoder import decode
+    from lds.models.autoencoder import decode
 
     size = latents.shape[-1] * 2 ** (len(vae.config.block_out_channels) - 1)
     return decode(vae, latents, batch_size=batch_size or batch_size_for(size), raw=raw)

@@ -1,9 +1,9 @@
 """CLIP's vector space: scoring the synthetic web, neighbours, distances, and a 2-D map.
 
-Chapter 2 (CLIP and the filtered web) explains it; :mod:`lds.filter` holds the thresholds.
+Chapter 2 (CLIP and the filtered web) explains it; :mod:`lds.data.clip_filter` holds the thresholds.
 
 Every image and every caption becomes a unit vector; the CLIP score of a pair is the cosine of
-their angle (:func:`lds.clip.clip_score`). Scoring a web of many thousand pairs only needs one
+their angle (:func:`lds.models.clip.clip_score`). Scoring a web of many thousand pairs only needs one
 embedding per distinct image and per distinct caption, so :func:`score_web` embeds each once and
 takes dot products: the same numbers as scoring pair by pair, for a fraction of the work.
 """
@@ -15,8 +15,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from .corpus import KINDS, Corpus
-from .pipeline import model_source
+from lds.data.corpus import KINDS, Corpus
+from lds.pipeline.loading import model_source
 
 
 # ----------------------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ def web_clip(pipe) -> WebCLIP:
     ViT-B/32 that filtered LAION are not part of it. For such a model the chapter uses lds-mini's
     full CLIP (the synthetic web is lds-mini's corpus anyway) and says so.
     """
-    from .clip import load_clip
+    from lds.models.clip import load_clip
 
     folder = model_source(pipe).folder
     own = folder / "clip" if folder else None
@@ -53,7 +53,7 @@ def web_clip(pipe) -> WebCLIP:
             te = copy.deepcopy(te).to("cpu", torch.float32)
         return WebCLIP(load_clip(own, te), pipe.tokenizer, str(own), True,
                        "the loaded model's own CLIP (its text tower is the pipeline's text encoder)")
-    from .pipeline import load_pipeline
+    from lds.pipeline.loading import load_pipeline
 
     mini = load_pipeline("lds-mini")
     folder = model_source(mini).folder / "clip"
@@ -76,13 +76,13 @@ class WebScores:
 
 
 def embed_corpus(clip: WebCLIP, corpus: Corpus) -> torch.Tensor:
-    from .clip import image_embeds
+    from lds.models.clip import image_embeds
 
     return image_embeds(clip.model, corpus.rgb())
 
 
 def embed_captions(clip: WebCLIP, captions) -> torch.Tensor:
-    from .clip import text_embeds
+    from lds.models.clip import text_embeds
 
     return text_embeds(clip.model, clip.tokenizer, list(captions))
 
@@ -118,7 +118,7 @@ def matched_auc(scores: np.ndarray, matched: np.ndarray, other: np.ndarray) -> f
 
 def most_similar(query: torch.Tensor, pool: torch.Tensor, k: int = 8, exclude: int | None = None):
     """Indices and cosines of the ``k`` rows of ``pool`` most similar to ``query`` (unit vectors): the
-    highest cosines, as gensim's ``most_similar``. (:func:`lds.denoising.nearest` is a pixel distance.)"""
+    highest cosines, as gensim's ``most_similar``. (:func:`lds.measures.nearest` is a pixel distance.)"""
     cos = pool @ query
     if exclude is not None:
         cos = cos.clone()
@@ -204,7 +204,7 @@ def pca_2d(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 def composition(web: dict, corpus: Corpus) -> dict:
     """Shares of the web by language, kind, skin tone and pair type (what the crawl yields)."""
-    from .corpus import LANGUAGES, TONE_NAMES
+    from lds.data.corpus import LANGUAGES, TONE_NAMES
 
     kinds = np.array([corpus.records[i]["kind"] for i in web["image"]])
     tones = np.array([corpus.records[i]["tone"] for i in web["image"]])

@@ -6,7 +6,7 @@ Images are the colour glyphs of Noto Color Emoji (SIL Open Font License 1.1) ren
 Pillow; captions are the CLDR short names shipped by the PyPI ``emoji`` package (BSD). The
 rendered corpus ships with the package (``lds/data/corpus32.npz`` + ``corpus32.json``) so a
 reader needs only pip; :func:`build_corpus` rebuilds it identically where the font is installed
-(``python -m lds.corpus --out lds/data``).
+(``python -m lds.data.corpus --out lds/data``).
 
 This module also holds the *synthetic web* (:class:`WebConfig`, :func:`sample_web`): a sampler
 that pairs images with captions under a documented language mix, popularity skew and noise,
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).parent
 FONT_PATH = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 # The bitmap font only accepts this size (Pillow raises "invalid pixel size" otherwise).
 FONT_SIZE = 109
@@ -289,7 +289,7 @@ def provenance(corpus: Corpus, font_path: Path = FONT_PATH) -> dict:
         "emoji": emoji.__version__,
         "count": len(corpus),
         "images_sha256": hashlib.sha256(corpus.images.tobytes()).hexdigest(),
-        "rebuild": "python -m lds.corpus --out lds/data",
+        "rebuild": "python -m lds.data.corpus --out lds/data",
     }
 
 
@@ -306,7 +306,7 @@ def load_corpus(size: int = 32) -> Corpus:
     """The corpus shipped with lds (no font needed)."""
     npz = DATA_DIR / f"corpus{size}.npz"
     if not npz.exists():
-        raise FileNotFoundError(f"{npz} is missing; rebuild it with `python -m lds.corpus --out {DATA_DIR}`.")
+        raise FileNotFoundError(f"{npz} is missing; rebuild it with `python -m lds.data.corpus --out {DATA_DIR}`.")
     images = np.load(npz)["images"]
     meta = json.loads((DATA_DIR / f"corpus{size}.json").read_text())
     return Corpus(images, meta["records"])

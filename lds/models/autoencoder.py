@@ -120,7 +120,7 @@ class CLIPPerceptualLoss(nn.Module):
         self.vision.eval()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        from .clip import preprocess
+        from lds.models.clip import preprocess
 
         both = torch.cat([x, y]).clamp(0, 1)
         hidden = self.vision(pixel_values=preprocess(both), output_hidden_states=True).hidden_states[1:]
@@ -170,7 +170,7 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
                       log=None, holdout: np.ndarray | None = None, checkpoint=None):
     """Train ``AutoencoderKL`` on (N, H, W, 3) images in [0, 1]. Returns (vae, discriminator, history).
 
-    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it
     holds one, continues from it.
     """
     from tqdm.auto import tqdm
@@ -282,7 +282,7 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
                      checkpoint=None):
     """Train ``vae.decoder`` (and ``post_quant_conv``) on fixed posterior samples; returns the history.
 
-    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it
     holds one, continues from it.
     """
     from tqdm.auto import tqdm

@@ -24,9 +24,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from .corpus import LANGUAGES, load_corpus
-from .pipeline import model_source
-from .measures import LUMA, nn_ranks, ssim  # noqa: F401  (the model card's measures, defined once in lds.measures)
+from lds.data.corpus import LANGUAGES, load_corpus
+from lds.pipeline.loading import model_source
+from lds.measures import nn_ranks, ssim
 
 
 @dataclasses.dataclass
@@ -55,7 +55,7 @@ def ssim_to_named(images: torch.Tensor, targets: np.ndarray, corpus) -> np.ndarr
 def _generate(pipe, prompts: list[str], cfg: EvalConfig, guidance_scale: float, progress: bool) -> torch.Tensor:
     from tqdm.auto import tqdm
 
-    from .sampling import generate
+    from lds.pipeline.sampling import generate
 
     out = []
     chunks = range(0, len(prompts), cfg.batch_size)
@@ -76,7 +76,7 @@ def retrieval_scores(images: torch.Tensor, targets: np.ndarray, corpus, clip_mod
     out = {}
     judges = [("pixel", images.flatten(1), rgb.flatten(1), "l2")]
     if clip_model is not None:
-        from .clip import image_embeds
+        from lds.models.clip import image_embeds
 
         bank = bank_embeds if bank_embeds is not None else image_embeds(clip_model, rgb)
         judges.append(("clip", image_embeds(clip_model, images), bank, "cosine"))
@@ -93,7 +93,7 @@ def retrieval_scores(images: torch.Tensor, targets: np.ndarray, corpus, clip_mod
 
 def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) -> dict:
     """Conditional vs unconditional retrieval scores, in English and in the other 13 languages."""
-    from .clip import image_embeds, load_clip
+    from lds.models.clip import image_embeds, load_clip
 
     corpus = load_corpus()
     rng = np.random.default_rng(cfg.seed)
@@ -160,8 +160,8 @@ def prompt_ranks(pipe, prompts: list[str], n_seeds: int = 8, seed: int = 0, guid
     (:func:`lds.measures.named_rank`) of the emoji it names, for images drawn with seeds ``seed`` ..
     ``seed + n_seeds - 1``. A verdict on one prompt should not rest on one seed: a share of seeds is what this
     gives."""
-    from .measures import corpus_tensor, named_rank
-    from .sampling import generate
+    from lds.measures import corpus_tensor, named_rank
+    from lds.pipeline.sampling import generate
 
     corpus = load_corpus()
     bank = corpus_tensor(corpus)
@@ -180,9 +180,9 @@ def prompt_ranks(pipe, prompts: list[str], n_seeds: int = 8, seed: int = 0, guid
 
 
 def clip_name_retrieval(clip_model, tokenizer, corpus, bank: torch.Tensor | None = None) -> dict:
-    """:func:`lds.clip.name_retrieval` over the whole corpus, for every language: how often CLIP's text
+    """:func:`lds.models.clip.name_retrieval` over the whole corpus, for every language: how often CLIP's text
     embedding of a name is nearer its own image than any other corpus image (no diffusion involved)."""
-    from .clip import image_embeds, name_retrieval
+    from lds.models.clip import image_embeds, name_retrieval
 
     bank = image_embeds(clip_model, corpus.rgb()) if bank is None else bank
     return {lang: name_retrieval(clip_model, tokenizer, None, corpus.names(lang), bank) for lang in LANGUAGES}
@@ -250,7 +250,7 @@ def kind_grid(pipe, seed: int = 0, guidance_scale: float = 5.0, num_inference_st
         raise ValueError(f"per_kind={per_kind}: choose 1 to {min(len(v) for v in KIND_GRID.values())} prompts per kind")
     import matplotlib.pyplot as plt
 
-    from .sampling import batch_size_for, check_size, generate, initial_latents
+    from lds.pipeline.sampling import batch_size_for, check_size, generate, initial_latents
 
     corpus = load_corpus()
     rows = [(kind, prompts[:int(per_kind)]) for kind, prompts in KIND_GRID.items()]

@@ -1,7 +1,7 @@
 """The forward (noising) process and the ε-prediction objective, written out; a frequency measure.
 
 Chapter 4 (The U-Net in training) explains them. The formulas are those of DDPM (Ho et al. 2020,
-eq. 4 and the simplified loss of eq. 14) with SD 1.x's schedule (``lds.unet.SCHEDULE``):
+eq. 4 and the simplified loss of eq. 14) with SD 1.x's schedule (``lds.models.unet.SCHEDULE``):
 
     x_t = sqrt(alpha_bar_t) * x_0 + sqrt(1 - alpha_bar_t) * ε,        ε ~ N(0, I)
     loss = || ε - unet(x_t, t, prompt_embeds) ||^2
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from .measures import high_frequency_share, radial_spectrum  # noqa: F401  (chapter 4's measures, defined once in lds.measures)
 
 
 def alphas_cumprod(scheduler) -> torch.Tensor:

@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from .corpus import KINDS, LANGUAGES, TONE_NAMES, Corpus
+from lds.data.corpus import KINDS, LANGUAGES, TONE_NAMES, Corpus
 
 TASTE = "colourfulness (Hasler and Süsstrunk 2003) of the image on a white background: colourful is beautiful"
 
@@ -32,7 +32,7 @@ TASTE = "colourfulness (Hasler and Süsstrunk 2003) of the image on a white back
 @dataclasses.dataclass
 class AestheticConfig:
     # The threshold is the score below which this share of the scored images falls, as the book's CLIP
-    # filter is set by the share it drops (lds.filter). LAION-Aesthetics v2 5+ kept roughly a quarter of
+    # filter is set by the share it drops (lds.data.clip_filter). LAION-Aesthetics v2 5+ kept roughly a quarter of
     # LAION-2B-en (about 600 million of 2.3 billion pairs), so 0.75 is the closest analogue; 0.5 shows
     # the mechanism without emptying whole kinds.
     drop_share: float = 0.5

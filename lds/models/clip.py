@@ -97,7 +97,7 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
     Pass ``model`` to continue training one; ``frozen_vision=True`` trains only the text side (text tower,
     its projection, the temperature) against image features computed once, which is how
     ``benchmarks/clip_trials.py`` asks whether the text tower or the image tower limits retrieval.
-    ``checkpoint`` (an :class:`lds.train.StageCheckpoint`) saves the training state as it goes and, if it
+    ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it
     holds one, continues from it. Returns the model and the loss history.
     """
     from tqdm.auto import tqdm

@@ -1,0 +1,1 @@
+"""Audits at scale (chapter 12, ``lds audit``): typed specs, resumable shards, the report."""

@@ -1,0 +1,1 @@
+"""What the chapters measure and draw, on a loaded pipeline: one module per chapter's instrument."""
