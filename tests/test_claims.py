@@ -194,3 +194,37 @@ def test_every_claim_cell_states_its_test_and_threshold():
                 if number not in owned_elsewhere and not ("test=" in call and "threshold=" in call):
                     missing.append(f"{path.stem}: claim {number}")
     assert not missing, f"claim cells without test= and threshold=: {missing}"
+
+
+def test_a_claim_of_parts_gets_its_verdict_from_them():
+    """"holds in part" is computed from the parts, and a failed part cannot be rescued by a qualifier."""
+    from lds.book.record import claim, part, parts_verdict
+
+    near = part("two dogs sit near each other", True, "dog-dog pair at the 3rd percentile")
+    far = part("a dog and a bicycle sit far apart", False, "dog-bicycle at the 72.6th percentile")
+    assert parts_verdict([near, far]) == "holds in part"
+    assert parts_verdict([near, near]) == "holds"
+    assert parts_verdict([far]) == "does not hold"
+    kwargs = dict(lds_mini="x", sd15="y", cell="c", test="t", threshold="th")
+    assert claim(5, parts=[near, far], **kwargs)["verdict"] == "holds in part"
+    with pytest.raises(ValueError, match="holds in part"):
+        claim(5, verdict="holds with a qualifier", parts=[near, far], **kwargs)
+    with pytest.raises(ValueError, match="give a verdict"):
+        claim(5, **kwargs)
+
+
+def test_the_ledger_says_which_part_holds_and_counts_in_part_separately(tmp_path):
+    from lds.book.claims import summary, summary_html
+    from lds.book.record import part
+
+    row = {"number": 5, "lds_mini": "x", "sd15": "y", "verdict": "holds in part", "cell": "", "note": "",
+           "test": "t", "threshold": "th", "counts": "c",
+           "parts": [part("near", True, "3rd percentile"), part("far apart", False, "72.6th percentile")]}
+    _write_notebook(tmp_path / "02_clip_filtered_web.ipynb", "2. CLIP", [_glue_output(f"{CLAIM_PREFIX}5", json.dumps(row))])
+    found = collect(tmp_path)
+    page = ledger_html(found)
+    assert "✓ holds: near (3rd percentile)" in page and "✗ does not hold: far apart (72.6th percentile)" in page
+    counts = summary(found)
+    assert counts["per_verdict"]["holds in part"] == 1 and counts["per_verdict"]["holds with a qualifier"] == 0
+    line = summary_html(counts)
+    assert "1 holds in part" in line and "0 does not hold" in line

@@ -291,6 +291,9 @@ def ledger_html(found: dict, link_suffix: str = ".html") -> str:
             if row.get("counts"):
                 test += f"<br><small><strong>Counts:</strong> {_cell(row['counts'])}</small>"
             verdict = f"<strong>{_cell(row['verdict'])}</strong>"
+            for p in row.get("parts") or []:
+                verdict += (f"<br><small>{'✓ holds' if p['holds'] else '✗ does not hold'}: {_cell(p['part'])} "
+                            f"({_cell(p['evidence'])})</small>")
             if row.get("note"):
                 verdict += f"<br><small>{_cell(row['note'])}</small>"
             rows.append(f"<tr>{lead}<td>{test}</td><td>{result}</td><td>{verdict}</td></tr>")
@@ -300,7 +303,8 @@ def ledger_html(found: dict, link_suffix: str = ".html") -> str:
 
 def summary_html(counts: dict) -> str:
     """One line: how many claims were checked, and how many of them got each verdict."""
-    parts = [f"{n} {html.escape(v)}" for v, n in counts["per_verdict"].items() if n]
+    always = ("holds", "holds in part", "holds with a qualifier", "does not hold")  # shown even when 0
+    parts = [f"{n} {html.escape(v)}" for v, n in counts["per_verdict"].items() if n or v in always]
     return (f"<p><strong>{counts['checked']} of {len(CLAIMS)} claims checked in this run</strong>: "
             + "; ".join(parts) + ".</p>")
 

@@ -19,8 +19,13 @@ CLAIM_PREFIX = "claim:"
 # "not testable on lds-mini": the claim as the paper states it rests on something lds-mini never
 # learned (a token absent from its training captions, photographs of people); the chapter names the
 # Stable Diffusion 1.5 cell that would test it and what result would support or refute it.
-VERDICTS = ("holds", "holds with a qualifier", "does not hold", "not computational", "not testable on lds-mini",
-            "interpretive")
+# "holds in part": the claim has parts (two statements joined, a mechanism and its manner, ...) and by the
+# chapter's own tests some hold and some do not; computed by :func:`parts_verdict` from the parts, never
+# chosen by hand, and the ledger says which part holds. A failed part is never absorbed into a qualifier:
+# "holds with a qualifier" is for a claim that holds once a convention or scale is stated, or by a hair.
+VERDICTS = ("holds", "holds in part", "holds with a qualifier", "does not hold", "not computational",
+            "not testable on lds-mini", "interpretive")
+PART_VERDICTS = ("holds", "holds in part", "does not hold")  # what :func:`parts_verdict` can give
 
 
 def record(name: str, value, display: bool = False):
@@ -33,19 +38,49 @@ def record(name: str, value, display: bool = False):
     return value
 
 
-def claim(number: int, *, lds_mini: str, sd15: str, verdict: str, cell: str, note: str = "", test: str = "",
-          threshold: str = "", counts: str = "") -> dict:
+def part(text: str, holds, evidence: str) -> dict:
+    """One part of a claim: what it says, whether the chapter's test finds it (a bool from recorded values), and
+    the number that decides it. For :func:`claim`'s ``parts``."""
+    return {"part": str(text), "holds": bool(holds), "evidence": str(evidence)}
+
+
+def parts_verdict(parts: list[dict]) -> str:
+    """The verdict of a claim made of ``parts`` (:func:`part`): every part holds, "holds"; none, "does not hold";
+    some and not others, "holds in part"."""
+    if not parts:
+        raise ValueError("a claim checked in parts needs at least one part")
+    held = [bool(p["holds"]) for p in parts]
+    return "holds" if all(held) else "does not hold" if not any(held) else "holds in part"
+
+
+def claim(number: int, *, lds_mini: str, sd15: str, verdict: str | None = None, cell: str, note: str = "",
+          test: str = "", threshold: str = "", counts: str = "", parts: list[dict] | None = None) -> dict:
     """Record the chapter's finding on claim ``number`` of the ledger (lds.book.claims.CLAIMS).
 
     ``test`` says what was measured, ``threshold`` what value the verdict turns on and why (what would
     count as the claim failing), ``counts`` how many images, seeds and prompts the finding rests on.
     The ledger (notebooks/10_claims) shows them in their own column, so a reader can check the verdict
     against its own numbers.
+
+    ``parts`` (a list of :func:`part`): a claim of several parts gets its verdict from them
+    (:func:`parts_verdict`); ``verdict`` may then be left out, and if given must be the same, and a claim
+    with a failed part cannot be recorded as "holds with a qualifier" (a verdict is never rescued by its
+    easier half).
     """
+    if parts:
+        computed = parts_verdict(parts)
+        if verdict is not None and verdict != computed:
+            raise ValueError(f"claim {number}: its parts give {computed!r} "
+                             f"({'; '.join(('holds: ' if p['holds'] else 'fails: ') + p['part'] for p in parts)}), "
+                             f"not {verdict!r}")
+        verdict = computed
+    if verdict is None:
+        raise ValueError(f"claim {number}: give a verdict, or the parts it is computed from")
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     row = {"number": int(number), "lds_mini": str(lds_mini), "sd15": str(sd15), "verdict": verdict,
-           "cell": cell, "note": note, "test": str(test), "threshold": str(threshold), "counts": str(counts)}
+           "cell": cell, "note": note, "test": str(test), "threshold": str(threshold), "counts": str(counts),
+           "parts": [part(p["part"], p["holds"], p["evidence"]) for p in parts or []]}
     from myst_nb import glue
 
     glue(f"{CLAIM_PREFIX}{number}", json.dumps(row, ensure_ascii=False), display=False)
