@@ -48,13 +48,13 @@ def test_instruments_work_on_a_plain_pipeline(pipe, plain):
     from lds.instruments import token_stats
     from lds.pipeline import receipt
 
-    assert ensemble.training_config(plain) == ensemble.training_config(pipe) is not None
+    assert model_source(plain).training_config() == model_source(pipe).training_config() is not None
     assert ensemble.is_lds_mini(plain) and ensemble.is_lds_mini(pipe)
     assert receipt.receipt(plain)["model"] == receipt.receipt(pipe)["model"] == \
         {"name": "lds-mini", "kind": "builtin", "location": "lds/weights/lds-mini"}
     assert token_stats.initial_token_embedding(plain).shape == plain.text_encoder.get_input_embeddings().weight.shape
     loose = StableDiffusionPipeline(**plain.components)  # no folder: the same instruments say "nothing to read"
-    assert ensemble.training_config(loose) is None and not ensemble.is_lds_mini(loose)
+    assert model_source(loose).training_config() is None and not ensemble.is_lds_mini(loose)
     assert token_stats.initial_token_embedding(loose) is None
     assert receipt.receipt(loose)["model"]["kind"] == "in memory"
 

@@ -15,7 +15,6 @@ functions count their parameters and operations.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -582,15 +581,6 @@ def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-
-
-def training_config(pipe) -> dict | None:
-    """The training configuration beside the weights (lds-mini writes one; SD 1.5 has none)."""
-    from lds.pipeline.loading import model_source
-
-    folder = model_source(pipe).folder
-    f = folder / "training_config.json" if folder else None
-    return json.loads(f.read_text()) if f is not None and f.is_file() else None
 
 
 def is_lds_mini(pipe) -> bool:

@@ -49,15 +49,12 @@ def lds_scale_for(weights: tuple[float, float]) -> float:
 
 
 
-def drop_rate(model_folder) -> float | None:
+def drop_rate(pipe) -> float | None:
     """The share of training steps in which the prompt was dropped (``training_config.json``), if recorded."""
-    import json
-    from pathlib import Path
+    from lds.pipeline.loading import model_source
 
-    f = Path(model_folder) / "training_config.json"
-    if not f.is_file():
-        return None
-    return json.loads(f.read_text()).get("unet", {}).get("cond_drop")
+    config = model_source(pipe).training_config()
+    return None if config is None else config.get("unet", {}).get("cond_drop")
 
 
 

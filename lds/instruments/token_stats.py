@@ -7,7 +7,6 @@ Chapter 5 (Tokenization) uses these. Every function takes the loaded ``tokenizer
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import torch
@@ -109,15 +108,13 @@ def initial_token_embedding(pipe) -> torch.Tensor | None:
     initialisation can be rebuilt exactly. Returns None for models that were not trained by lds
     (SD 1.5: its initial weights were never published).
     """
-    folder = model_source(pipe).folder
-    config_file = folder / "training_config.json" if folder else None
-    if config_file is None or not config_file.is_file():
+    cfg = model_source(pipe).training_config()
+    if cfg is None:
         return None
     from transformers import CLIPModel
 
     from lds.models.clip import CLIPTrainConfig, clip_config
 
-    cfg = json.loads(config_file.read_text())
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(cfg["clip"]["seed"])

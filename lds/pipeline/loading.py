@@ -15,6 +15,7 @@ diffusers pipeline as well as on one from :func:`load_pipeline`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import weakref
@@ -161,6 +162,12 @@ class ModelSource:
     def folder(self) -> Path | None:
         """The local folder beside the weights (``training_config.json``, ``clip/`` ...), or None."""
         return Path(self.location) if self.location and self.kind != "hub" else None
+
+    def training_config(self) -> dict | None:
+        """The configuration ``lds train`` trained these weights with (``training_config.json`` beside them:
+        the web, the filter, each network's recipe), or None for a model that has none (SD 1.5)."""
+        f = self.folder / "training_config.json" if self.folder else None
+        return json.loads(f.read_text()) if f is not None and f.is_file() else None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
