@@ -3,9 +3,10 @@
 Every function takes decoded images as ``(B, 3, H, W)`` tensors in [0, 1] (what
 :func:`lds.pipeline.sampling.generate` returns as ``image_tensor``), at whatever size the model makes, so the same
 code measures lds-mini (32 px) and Stable Diffusion 1.5 (512 px); where an image is compared with the
-emoji corpus it is first resized to the corpus's size. Nothing here loads or runs a model: the chapter
-modules (:mod:`lds.instruments.denoising`, :mod:`lds.pipeline.guidance`, :mod:`lds.models.forward_process`, :mod:`lds.training.evaluate`)
-generate and call these, and re-export the ones their chapter introduces.
+emoji corpus it is first resized to the corpus's size; :func:`out_of_range` alone takes the decoder's raw output
+(``decode_latents(..., raw=True)``), before it is clamped to an image. Nothing here loads or runs a model: the
+callers (:func:`lds.pipeline.sampling.generate`, the chapters' instruments, :mod:`lds.audit.run`,
+:mod:`lds.training.evaluate`, the claims ledger) generate or decode and pass the images in.
 
 =============================  =============================================  ==========
 measure                        function                                       chapter
@@ -19,6 +20,7 @@ structural similarity          :func:`ssim`                                   11
 skin tone of a gesture         :func:`classify_tone`, :func:`tone_shares`,    7, 8, 12
                                :func:`shows_emoji`
 saturation                     :func:`hsv_saturation`                         8
+share clamped by the decoder   :func:`out_of_range`                           8, 12
 diversity across seeds         :func:`diversity`                              8
 pixel-mean image               :func:`mean_image`                             8, 12
 distance from unconditional    :func:`distance_from_unconditional`            8, 12
@@ -289,6 +291,16 @@ def hsv_saturation(images: torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(images).float()
     hi, lo = x.max(1).values, x.min(1).values
     return torch.where(hi > 0, (hi - lo) / hi.clamp_min(1e-12), torch.zeros_like(hi)).flatten(1).mean(1)
+
+
+def out_of_range(raw: torch.Tensor) -> torch.Tensor:
+    """Per image, the share of the decoder's raw values outside [-1, 1]: what clamping to an image will cut.
+
+    ``raw`` is ``(B, 3, H, W)`` as the VAE's decoder returns it (nominally in [-1, 1]; see
+    :func:`lds.pipeline.sampling.decode_latents` with ``raw=True``); :func:`lds.pipeline.sampling.generate` reports it as
+    ``Generation.out_of_range``. Extreme guidance shows up here as flat, saturated colour (chapter 8).
+    """
+    return (torch.as_tensor(raw).abs() > 1).flatten(1).float().mean(1)
 
 
 def diversity(images: torch.Tensor) -> float:

@@ -61,3 +61,14 @@ def test_each_step_is_written_once():
             assert "vae.decode(" not in text, f"{f.name} decodes latents itself: call lds.pipeline.sampling.decode_latents"
         if f.name != "sampling.py":
             assert not re.search(r"\(1 - \w+\)\.sqrt\(\) \* noise_pred", text), f"{f.name} computes x̂0 itself"
+
+
+def test_out_of_range_is_measured_on_the_one_decode(pipe):
+    """generate decodes once: its out_of_range is the measure of the decoder's raw output for its latents,
+    and its image is that output mapped to [0, 1]."""
+    from lds.measures import out_of_range
+
+    out = generate(pipe, ["red apple", "rocket"], seed=3, guidance_scale=30.0, num_inference_steps=4)
+    raw = decode_latents(pipe.vae, out.latents, raw=True)
+    assert torch.equal(out.out_of_range, out_of_range(raw)) and out.out_of_range.shape == (2,)
+    assert torch.equal(out.image_tensor, decode_latents(pipe.vae, out.latents))

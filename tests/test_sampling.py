@@ -114,3 +114,15 @@ def test_bad_sizes_refused(pipe, size):
 def test_non_string_prompt_refused(pipe):
     with pytest.raises(TypeError):
         generate(pipe, 42)
+
+
+def test_negative_prompt_cleaning_is_noted(pipe):
+    """What is done to the negative prompt is said too ("nothing is changed silently"), and named as the negative's."""
+    out = generate(pipe, "frog", negative_prompt="blurry\x00 \ud800", seed=0, num_inference_steps=1)
+    assert any(n.startswith("negative prompt: ") and "surrogate" in n for n in out.notes)
+    assert any(n.startswith("negative prompt: ") and "control" in n for n in out.notes)
+    long = " ".join(f"word{i}" for i in range(120))
+    out = generate(pipe, "frog", negative_prompt=long, seed=0, num_inference_steps=1)
+    assert any(n.startswith("negative prompt: truncated at 77 tokens") for n in out.notes)
+    # the default, empty negative prompt is the unconditional prediction, not something to report
+    assert generate(pipe, "frog", seed=0, num_inference_steps=1).notes == []

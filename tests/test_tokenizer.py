@@ -82,3 +82,11 @@ def test_names_cost_more_outside_english(tok):
     assert 4.5 < costs["en"].mean_tokens < 5.0
     assert 27.0 < costs["ru"].mean_tokens < 28.0
     assert costs["en"].truncated == 0 and costs["ru"].truncated > 0
+
+
+@pytest.mark.parametrize("prompt", ["", "red apple", " ".join(["apple"] * 75), " ".join(f"w{i}" for i in range(100)),
+                                    "拇指向上 👍🏽", "a" * 2000])
+def test_slots_are_the_tokenizers_own(tok, prompt):
+    """tokenize's one pass gives the ids diffusers' padded, truncated call gives (the slots the text encoder sees)."""
+    ids = tok(prompt, padding="max_length", max_length=tok.model_max_length, truncation=True)["input_ids"]
+    assert tokenize(tok, prompt).input_ids == ids

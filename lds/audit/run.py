@@ -55,7 +55,6 @@ def _tensor(images: np.ndarray):
 def run_shard(pipe, s: AuditSpec, items: list[Item], k: int, seeds: list[int], corpus) -> dict:
     """Generate and measure shard ``k``: every item x every scale x ``seeds``; returns its arrays."""
     from lds import measures
-    from lds.instruments.guidance import out_of_range
     from lds.pipeline.sampling import initial_latents
     from lds.pipeline.sampling import generate
 
@@ -78,7 +77,7 @@ def run_shard(pipe, s: AuditSpec, items: list[Item], k: int, seeds: list[int], c
                            num_inference_steps=s.num_inference_steps, negative_prompt=s.negative_prompt)
             u8 = _uint8(out.image_tensor)
             saturation = measures.hsv_saturation(out.image_tensor.float().cpu()).numpy()
-            oor = out_of_range(pipe, out.latents).cpu().numpy()
+            oor = out.out_of_range.numpy()
             # measured on the stored (uint8) images, so a table can be recomputed from the shards
             rows += _measure(_tensor(u8), batch, items, seeds, g, uncond_x, uncond_nearest, corpus, bank,
                              saturation, oor, offset=sum(len(x) for x in images), shard=k)

@@ -80,24 +80,9 @@ class GuidanceRecorder:
 
 def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> torch.Tensor:
     """CLIP score of each image with ``prompt``, images resized to the CLIP's input size first."""
-    import torch.nn.functional as F
-
+    from lds.measures import to_size
     from lds.models.clip import clip_score
 
-    x = torch.as_tensor(images).float()
-    size = clip_model.config.vision_config.image_size
-    if x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode="area")
+    x = to_size(images, clip_model.config.vision_config.image_size)
     return torch.from_numpy(clip_score(clip_model, tokenizer, x, [prompt] * len(x)))
 
-
-def out_of_range(pipe, latents: torch.Tensor) -> torch.Tensor:
-    """Per image, the share of decoded values outside [-1, 1], before :func:`lds.pipeline.sampling.generate` clamps them.
-
-    The decoder's output range is [-1, 1]; what falls outside is pushed there by clamping, which
-    is where extreme guidance shows up as flat, saturated colour.
-    """
-    from lds.pipeline.sampling import decode_latents
-
-    image = decode_latents(pipe.vae, latents, raw=True)
-    return (image.abs() > 1).flatten(1).float().mean(1)

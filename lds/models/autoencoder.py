@@ -242,8 +242,13 @@ def decode(vae, latents: torch.Tensor, batch_size: int = 256, raw: bool = False)
     for i in range(0, len(latents), batch_size):
         image = vae.decode(latents[i:i + batch_size].to(p.device, p.dtype) / vae.config.scaling_factor).sample
         # mapped in the VAE's own dtype, then float32, as diffusers' image processor does (same pixels in float16)
-        out.append((image if raw else (image / 2 + 0.5).clamp(0, 1)).float().cpu())
+        out.append((image if raw else denormalize(image)).float().cpu())
     return torch.cat(out)
+
+
+def denormalize(image: torch.Tensor) -> torch.Tensor:
+    """The decoder's output, nominally in [-1, 1], as an image in [0, 1]: diffusers' ``VaeImageProcessor.denormalize``."""
+    return (image / 2 + 0.5).clamp(0, 1)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,18 @@ def encode_prompts(text_encoder, tokenizer, prompts: list[str], batch_size: int 
     for i in tqdm(range(0, len(prompts), batch_size), desc="text encoder", disable=not progress):
         ids = tokenizer(list(prompts[i:i + batch_size]), padding="max_length", max_length=CONTEXT_LENGTH,
                         truncation=True, return_tensors="pt").input_ids
-        out.append(text_encoder(ids.to(text_encoder.device))[0])
+        out.append(encode_input_ids(text_encoder, ids))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def encode_input_ids(text_encoder, input_ids: torch.Tensor) -> torch.Tensor:
+    """``prompt_embeds`` of prompts already tokenized: (N, 77) token ids -> (N, 77, width), the last hidden states.
+
+    What :func:`encode_prompts` does after tokenizing; :func:`lds.pipeline.sampling.generate` calls it with the
+    ids of :func:`lds.models.tokenizer.tokenize`, so that each prompt is tokenized once.
+    """
+    return text_encoder(input_ids.to(text_encoder.device))[0]
 
 
 # Stable Diffusion 1.5's text_encoder/model.safetensors names every tensor under ``text_model.``

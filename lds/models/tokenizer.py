@@ -130,11 +130,16 @@ class TokenizedPrompt:
 
 
 def tokenize(tokenizer, prompt: str) -> TokenizedPrompt:
-    """Tokenize as StableDiffusionPipeline does (pad to 77, truncate), reporting what was cut."""
+    """Tokenize as StableDiffusionPipeline does (pad to 77, truncate), reporting what was cut.
+
+    The prompt goes through the tokenizer once; the 77 slots are CLIP's template around its first 75
+    pieces (start, content, end, then padding), the ids diffusers' ``tokenizer(prompt, padding="max_length",
+    truncation=True)`` gives (tests/test_tokenizer.py::test_slots_are_the_tokenizers_own).
+    """
     full = tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
     limit = tokenizer.model_max_length - 2
-    ids = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length,
-                    truncation=True)["input_ids"]
+    ids = [tokenizer.bos_token_id] + full[:limit] + [tokenizer.eos_token_id]
+    ids += [tokenizer.pad_token_id] * (tokenizer.model_max_length - len(ids))
     cut = full[limit:]
     return TokenizedPrompt(
         prompt=prompt,

@@ -23,10 +23,12 @@ from typing import Callable
 
 import torch
 
+from lds.measures import out_of_range
+from lds.models.autoencoder import denormalize
+from lds.models.text_encoder import encode_input_ids
+from lds.models.tokenizer import TokenizedPrompt, tokenize
 from lds.pipeline.guidance import apply_guidance, check_guidance_scale
 from lds.pipeline.safety import check_images
-from lds.models.text_encoder import encode_prompts
-from lds.models.tokenizer import TokenizedPrompt, tokenize
 
 MAX_PROMPT_CHARS = 100_000
 
@@ -56,6 +58,7 @@ class Generation:
     notes: list[str]  # what lds did to the input, visibly (truncation, replaced characters ...)
     params: dict
     seconds: float
+    out_of_range: torch.Tensor | None = None  # (B,) share of the decoder's raw values outside [-1, 1] (chapter 8)
     nsfw_content_detected: list[bool] | None = None  # the safety checker's flags (diffusers' name); None without one
 
 
@@ -74,8 +77,6 @@ def clean_prompt(prompt) -> tuple[str, list[str]]:
     if controls:
         prompt = "".join(" " if c in controls else c for c in prompt)
         notes.append(f"{len(controls)} kind(s) of control character were replaced with spaces")
-    if not prompt.strip():
-        notes.append("the prompt is empty: the conditional prediction equals the unconditional one")
     return prompt, notes
 
 
@@ -117,21 +118,25 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
         p, n = clean_prompt(p)
         cleaned.append(p)
         notes += n
+        if not p.strip():
+            notes.append("the prompt is empty: the conditional prediction equals the unconditional one")
     negative_prompt, n = clean_prompt(negative_prompt)
+    notes += [f"negative prompt: {x}" for x in n]
     guidance_scale = check_guidance_scale(guidance_scale)
     num_inference_steps = check_steps(pipe, num_inference_steps)
     height, width = check_size(pipe, height, width)
     device, dtype = pipe.unet.device, pipe.unet.dtype
 
-    # 1. Tokenize: 77 slots per prompt; report what truncation cut off
+    # 1. Tokenize, once per prompt: 77 slots each; report what truncation cut off
     tokenized = [tokenize(pipe.tokenizer, p) for p in cleaned]
-    for tp in tokenized:
+    negative = tokenize(pipe.tokenizer, negative_prompt)
+    for tp, who in [(tp, "") for tp in tokenized] + [(negative, "negative prompt: ")]:
         if tp.truncated:
-            notes.append(f"truncated at 77 tokens; cut off: {tp.truncated_text!r}")
+            notes.append(f"{who}truncated at 77 tokens; cut off: {tp.truncated_text!r}")
 
     # 2. Encode the prompt and the unconditional (empty or negative) prompt: (B, 77, d) each
-    prompt_embeds = encode_prompts(pipe.text_encoder, pipe.tokenizer, cleaned).to(dtype)
-    negative_prompt_embeds = encode_prompts(pipe.text_encoder, pipe.tokenizer, [negative_prompt] * len(cleaned)).to(dtype)
+    prompt_embeds = encode_input_ids(pipe.text_encoder, torch.tensor([tp.input_ids for tp in tokenized])).to(dtype)
+    negative_prompt_embeds = encode_input_ids(pipe.text_encoder, torch.tensor([negative.input_ids] * len(cleaned))).to(dtype)
     # uncond first, as diffusers batches them
     embeds = torch.cat([negative_prompt_embeds, prompt_embeds])
 
@@ -142,7 +147,7 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
     # 4. Initial noise from the seed (a CPU generator: the same numbers on every machine type)
     generator = torch.Generator("cpu").manual_seed(int(seed))
     if latents is None:
-        latents = initial_latents(pipe, generator, len(cleaned), height, width)
+        latents = _draw_latents(pipe, generator, len(cleaned), height, width)
     latents = latents * pipe.scheduler.init_noise_sigma
     # Only some schedulers take eta (DDIM) or a generator (the stochastic ones); ask the signature, as diffusers does.
     step_parameters = inspect.signature(pipe.scheduler.step).parameters
@@ -163,8 +168,11 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
             x0 = pred_original_sample(pipe.scheduler, latent_model_input.chunk(2)[0], noise_pred, t)
             callback(StepState(i, int(t), latents_in, noise_pred_uncond, noise_pred_text, noise_pred, x0, latents))
 
-    # 7. Decode the latents into pixels
-    image = decode_latents(pipe.vae, latents)
+    # 7. Decode the latents into pixels, once: the decoder's raw output says how much clamping will cut (chapter 8),
+    # then it is mapped to [0, 1] in the VAE's own dtype (float32 holds every float16 value, so this is exact)
+    raw = decode_latents(pipe.vae, latents, raw=True)
+    share_out_of_range = out_of_range(raw)
+    image = denormalize(raw.to(pipe.vae.dtype)).float()
     pil = pipe.numpy_to_pil(image.permute(0, 2, 3, 1).numpy())
     # 8. The safety checker, when the pipeline ships one (SD 1.5 does): flagged images come back black
     image, pil, nsfw = check_images(pipe, image, pil)
@@ -174,7 +182,7 @@ def generate(pipe, prompt: str | list[str], *, seed: int = 0, num_inference_step
               "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
               "negative_prompt": negative_prompt, "height": height, "width": width}
     return Generation(pil, latents, image, tokenized, notes, params, time.perf_counter() - t0,
-                      nsfw_content_detected=nsfw)
+                      out_of_range=share_out_of_range, nsfw_content_detected=nsfw)
 
 
 def initial_latents(pipe, seed: int | list[int] | torch.Generator, batch_size: int = 1,
@@ -188,7 +196,11 @@ def initial_latents(pipe, seed: int | list[int] | torch.Generator, batch_size: i
     ``init_noise_sigma`` (``generate`` does that, for these and for latents passed in).
     Chapter 7 (Denoising) shows the noise; chapter 1 follows it through one pass.
     """
-    height, width = check_size(pipe, height, width)
+    return _draw_latents(pipe, seed, batch_size, *check_size(pipe, height, width))
+
+
+def _draw_latents(pipe, seed, batch_size: int, height: int, width: int) -> torch.Tensor:
+    """:func:`initial_latents` for a size already checked (``generate`` checks it once, with the rest)."""
     shape = (pipe.unet.config.in_channels, height // pipe.vae_scale_factor, width // pipe.vae_scale_factor)
     dtype = pipe.unet.dtype
     if isinstance(seed, (list, tuple)):
