@@ -339,7 +339,9 @@ class Compression:
 
     @property
     def ratio(self) -> float:
-        return self.image_values / self.latent_values
+        from lds.models.autoencoder import compression_ratio
+
+        return compression_ratio(self.image_shape, self.latent_shape)
 
 
 def compression(pipe) -> Compression:
