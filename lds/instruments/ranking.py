@@ -230,11 +230,10 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
     """
     from pathlib import Path
 
-    from lds.models.clip import image_embeds, load_clip
     from lds.data.corpus import load_corpus
-    from lds.training.evaluate import EvalConfig, _generate
-    from lds.measures import nn_ranks
+    from lds.models.clip import load_clip
     from lds.pipeline.loading import model_source
+    from lds.training.evaluate import EvalConfig, english_targets, generate_batches, judge_ranks
 
     cfg = EvalConfig()
     corpus = load_corpus()
@@ -243,22 +242,13 @@ def evaluation_ranks(pipe, training_web: WebConfig, n_prompts: int | None = None
     if source is None or not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} has no CLIP: the per-image evaluation needs the model's own CLIP "
                                 "(lds-mini ships one; Stable Diffusion 1.5 does not).")
-    rng = np.random.default_rng(cfg.seed)  # the evaluation's own draw of prompts
-    targets = rng.choice(len(corpus), size=min(cfg.n_prompts, len(corpus)), replace=False)
+    targets = english_targets(corpus, cfg)
     if n_prompts is not None:
         targets = targets[:n_prompts]
     names = [corpus.records[i]["names"]["en"] for i in targets]
-    images = _generate(pipe, names, cfg, cfg.guidance_scale, progress)
-    clip_model = load_clip(folder, pipe.text_encoder)
-    import torch
-
-    rgb = torch.from_numpy(corpus.rgb()).permute(0, 3, 1, 2)
-    small = images
-    if small.shape[-2:] != rgb.shape[-2:]:
-        small = torch.nn.functional.interpolate(small, size=rgb.shape[-2:], mode="area")
-    bank = image_embeds(clip_model, rgb) if bank is None else bank
-    clip_rank = nn_ranks(image_embeds(clip_model, small), bank, targets, "cosine")
-    pixel_rank = nn_ranks(small.flatten(1), rgb.flatten(1), targets, "l2")
+    images = generate_batches(pipe, names, cfg, cfg.guidance_scale, progress)
+    ranks = judge_ranks(images, targets, corpus, load_clip(folder, pipe.text_encoder), bank)
+    (clip_rank, _), (pixel_rank, _) = ranks["clip"], ranks["pixel"]
     weights = popularity(corpus, training_web)
     return DrawnWell(names, targets, clip_rank, pixel_rank, popularity_ranks(corpus, training_web)[targets],
                      weights[targets] * training_web.pairs, images)

@@ -26,7 +26,7 @@ import torch
 
 from lds.data.corpus import LANGUAGES, load_corpus
 from lds.pipeline.loading import model_source
-from lds.measures import nn_ranks, ssim
+from lds.measures import nn_ranks, ssim, to_size
 
 
 @dataclasses.dataclass
@@ -47,12 +47,21 @@ class EvalConfig:
 def ssim_to_named(images: torch.Tensor, targets: np.ndarray, corpus) -> np.ndarray:
     """SSIM of each generated image to the corpus image it names (resized to the corpus's size if needed)."""
     rgb = torch.from_numpy(corpus.rgb()[np.asarray(targets)]).permute(0, 3, 1, 2)
-    if images.shape[-2:] != rgb.shape[-2:]:
-        images = torch.nn.functional.interpolate(images, size=rgb.shape[-2:], mode="area")
-    return ssim(images.float(), rgb.float()).numpy()
+    return ssim(to_size(images, rgb.shape[-1]), rgb.float()).numpy()
 
 
-def _generate(pipe, prompts: list[str], cfg: EvalConfig, guidance_scale: float, progress: bool) -> torch.Tensor:
+def english_targets(corpus, cfg: EvalConfig, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The evaluation's English prompts, as corpus indices: ``cfg.n_prompts`` images drawn without replacement by
+    ``rng``, a generator seeded with ``cfg.seed`` unless given (:func:`evaluate_model` passes its own, which goes on
+    to draw the other languages' prompts)."""
+    rng = np.random.default_rng(cfg.seed) if rng is None else rng
+    return rng.choice(len(corpus), size=min(cfg.n_prompts, len(corpus)), replace=False)
+
+
+def generate_batches(pipe, prompts: list[str], cfg: EvalConfig, guidance_scale: float,
+                     progress: bool = False) -> torch.Tensor:
+    """The evaluation's images of ``prompts``: batches of ``cfg.batch_size``, batch k seeded ``cfg.seed + k`` (so
+    the first prompts of a shorter list get the same images, but for the last, smaller batch)."""
     from tqdm.auto import tqdm
 
     from lds.pipeline.sampling import generate
@@ -66,24 +75,32 @@ def _generate(pipe, prompts: list[str], cfg: EvalConfig, guidance_scale: float, 
     return torch.cat(out)
 
 
-def retrieval_scores(images: torch.Tensor, targets: np.ndarray, corpus, clip_model=None,
-                     bank_embeds: torch.Tensor | None = None) -> dict:
-    """Top-1/top-5 (exact emoji) and base top-1 (any skin tone) under the pixel and CLIP judges."""
+def judge_ranks(images: torch.Tensor, targets: np.ndarray, corpus, clip_model=None,
+                bank_embeds: torch.Tensor | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per judge, ``pixel`` and (with ``clip_model``) ``clip``: each image's rank of the emoji it names among the
+    corpus (0 = nearest; :func:`lds.measures.nn_ranks`) and its nearest corpus image, images resized to the
+    corpus's size. ``bank_embeds``: the corpus's CLIP image embeddings, if already computed with that CLIP."""
     rgb = torch.from_numpy(corpus.rgb()).permute(0, 3, 1, 2)
-    if images.shape[-2:] != rgb.shape[-2:]:
-        images = torch.nn.functional.interpolate(images, size=rgb.shape[-2:], mode="area")
-    bases = np.array([r["base"] for r in corpus.records])
-    out = {}
+    images = to_size(images, rgb.shape[-1])
     judges = [("pixel", images.flatten(1), rgb.flatten(1), "l2")]
     if clip_model is not None:
         from lds.models.clip import image_embeds
 
         bank = bank_embeds if bank_embeds is not None else image_embeds(clip_model, rgb)
         judges.append(("clip", image_embeds(clip_model, images), bank, "cosine"))
+    out = {}
     for name, q, bank, metric in judges:
-        ranks = nn_ranks(q, bank, targets, metric)
         sim = q @ bank.T if metric == "cosine" else -torch.cdist(q, bank) ** 2
-        nearest = sim.argmax(1).numpy()
+        out[name] = (nn_ranks(q, bank, targets, metric), sim.argmax(1).numpy())
+    return out
+
+
+def retrieval_scores(images: torch.Tensor, targets: np.ndarray, corpus, clip_model=None,
+                     bank_embeds: torch.Tensor | None = None) -> dict:
+    """Top-1/top-5 (exact emoji) and base top-1 (any skin tone) under the pixel and CLIP judges."""
+    bases = np.array([r["base"] for r in corpus.records])
+    out = {}
+    for name, (ranks, nearest) in judge_ranks(images, targets, corpus, clip_model, bank_embeds).items():
         out[f"{name}_top1"] = float((ranks == 0).mean())
         out[f"{name}_top5"] = float((ranks < 5).mean())
         out[f"{name}_base_top1"] = float((bases[nearest] == bases[targets]).mean())
@@ -100,11 +117,11 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
     folder = model_source(pipe).folder
     clip_model = load_clip(folder / "clip", pipe.text_encoder) if folder and (folder / "clip").exists() else None
     bank = image_embeds(clip_model, corpus.rgb()) if clip_model is not None else None
-    targets = rng.choice(len(corpus), size=min(cfg.n_prompts, len(corpus)), replace=False)
+    targets = english_targets(corpus, cfg, rng)
     prompts = [corpus.records[i]["names"]["en"] for i in targets]
     result = {"config": dataclasses.asdict(cfg), "corpus_size": len(corpus), "prompts": prompts}
-    cond = _generate(pipe, prompts, cfg, cfg.guidance_scale, progress)
-    uncond = _generate(pipe, prompts, cfg, 0.0, progress)
+    cond = generate_batches(pipe, prompts, cfg, cfg.guidance_scale, progress)
+    uncond = generate_batches(pipe, prompts, cfg, 0.0, progress)
     for label, imgs in (("en", cond), ("uncond", uncond)):
         for k, v in retrieval_scores(imgs, targets, corpus, clip_model, bank).items():
             result[f"{label}_{k}"] = v
@@ -124,7 +141,7 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
         extra = np.array(extra)
         result["by_kind_extra_prompts"] = [corpus.records[i]["names"]["en"] for i in extra]
         kind_targets = np.concatenate([targets, extra])
-        kind_images = torch.cat([cond, _generate(pipe, result["by_kind_extra_prompts"], cfg, cfg.guidance_scale,
+        kind_images = torch.cat([cond, generate_batches(pipe, result["by_kind_extra_prompts"], cfg, cfg.guidance_scale,
                                                  progress)])
     kind_ssim = ssim_to_named(kind_images, kind_targets, corpus)
     kinds = all_kinds[kind_targets]
@@ -139,7 +156,7 @@ def evaluate_model(pipe, cfg: EvalConfig = EvalConfig(), progress: bool = True) 
     per_lang = {}
     for lang in LANGUAGES[1:]:
         t = rng.choice(len(corpus), size=min(cfg.n_per_language, len(corpus)), replace=False)
-        imgs = _generate(pipe, [corpus.records[i]["names"][lang] for i in t], cfg, cfg.guidance_scale, False)
+        imgs = generate_batches(pipe, [corpus.records[i]["names"][lang] for i in t], cfg, cfg.guidance_scale, False)
         per_lang[lang] = retrieval_scores(imgs, t, corpus, clip_model, bank)
     result["by_language"] = per_lang
     if cfg.grid_seeds:
