@@ -26,7 +26,8 @@ TINY = {"name": "tiny", "prompts": ["thumbs up", "dog face"], "seeds": 2, "guida
 
 
 def _images(out):
-    return {k: audit_store.read_shard(audit_store.shard_file(out, k))["images"] for k in sorted(audit_store.done_shards(out))}
+    images = audit_store.StoredImages(out)
+    return {k: images.shard(k) for k in sorted(audit_store.done_shards(out))}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,11 +84,11 @@ def test_bad_override_names_the_key(capsys, tmp_path):
 def test_shipped_audits_validate_at_their_sizes():
     tone = load_spec("default-tone")
     assert tone.seeds >= 16 and len(tone.guidance_scales) >= 5 and tone.fill == "tone-bases"
-    items = audit_spec.plan_items(tone)
+    items = tone.items
     assert len(items) == tone.sample and all(i.target >= 0 for i in items)
     assert len(audit_spec.tone_bases(__import__("lds.data.corpus").data.corpus.load_corpus())) == 309
     lang = load_spec("languages")
-    items = audit_spec.plan_items(lang)
+    items = lang.items
     assert len({i.lang for i in items}) == 14 and len(items) == 14 * len(lang.emoji)
 
 
@@ -120,7 +121,7 @@ def test_table_measures_are_the_chapters_functions(uninterrupted):
     from lds.measures import corpus_tensor, nearest
 
     rows = load_results(uninterrupted)
-    x = torch.from_numpy(audit_store.load_images(uninterrupted, rows)).permute(0, 3, 1, 2).float() / 255
+    x = torch.from_numpy(audit_store.StoredImages(uninterrupted).of(rows)).permute(0, 3, 1, 2).float() / 255
     idx, dist = nearest(x, corpus_tensor(load_corpus()))
     assert list(idx) == [r["nearest"] for r in rows]
     # the same function on the same images; torch.cdist's batch-size-dependent kernels differ in the 6th digit
@@ -194,3 +195,46 @@ def test_two_processes_give_the_same_table(uninterrupted, tmp_path):
     receipt = (tmp_path / "two" / "receipt.json").read_text()
     assert '"processes": 2' in receipt
     assert load_results(tmp_path / "two") == load_results(uninterrupted)
+
+
+def test_every_problem_named_with_its_line(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: x\nseeds: 0\nprompts: [thumbs up]\ndtype: float8\n")
+    with pytest.raises(AuditSpecError) as err:
+        load_spec(spec)
+    assert str(err.value).splitlines() == [
+        f"{spec}:2: 'seeds' must be at least 1, got 0.",
+        f"{spec}:4: dtype must be float32, float16 or bfloat16, got 'float8'."]
+
+
+def test_run_folder_spec_is_validated(uninterrupted, tmp_path):
+    out = tmp_path / "edited"
+    shutil.copytree(uninterrupted, out)
+    text = (out / "spec.yaml").read_text()
+    (out / "spec.yaml").write_text(text.replace("seeds: 2\n", "seeds: two\n"))
+    line = 1 + text.splitlines().index("seeds: 2")
+    with pytest.raises(AuditSpecError, match=rf"spec\.yaml:{line}: 'seeds' must be a whole number"):
+        audit_store.load_run_spec(out)
+
+
+def test_assembling_reads_each_shard_array_once(uninterrupted, tmp_path, monkeypatch):
+    """The rows of each shard once (the table), its images once (the report's two image figures share them)."""
+    from collections import Counter
+
+    from lds.audit import run as audit_run
+
+    out = tmp_path / "again"
+    shutil.copytree(uninterrupted, out)
+    reads = Counter()
+    read = audit_store.read_shard
+
+    def counted(path, array):
+        reads[Path(path).name, array] += 1
+        return read(path, array)
+
+    monkeypatch.setattr(audit_store, "read_shard", counted)
+    monkeypatch.setattr(audit_run, "read_shard", counted)
+    audit_run.assemble(out, audit_store.load_run_spec(out))
+    assert reads and set(reads.values()) == {1}
+    assert {a for _, a in reads} == {"rows", "images"}
+    assert load_results(out) == load_results(uninterrupted)

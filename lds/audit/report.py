@@ -74,11 +74,12 @@ def language_table(rows) -> list[dict]:
     return out
 
 
-def cell_table(out, rows, max_groups: int | None = None) -> list[dict]:
-    """Per (prompt group, scale): diversity across seeds and the pixel-mean image (``mean_image``, (3, H, W))."""
+def cell_table(images, rows, max_groups: int | None = None) -> list[dict]:
+    """Per (prompt group, scale): diversity across seeds and the pixel-mean image (``mean_image``, (3, H, W)).
+
+    ``images``: the run folder's :class:`lds.audit.store.StoredImages`."""
     import torch
 
-    from lds.audit.store import load_images
     from lds.measures import diversity, mean_image
 
     groups = list(dict.fromkeys(r["group"] for r in rows))[:max_groups]
@@ -86,7 +87,7 @@ def cell_table(out, rows, max_groups: int | None = None) -> list[dict]:
     for grp in groups:
         for g in _scales(rows):
             rs = [r for r in rows if r["group"] == grp and r["guidance_scale"] == g]
-            x = torch.from_numpy(load_images(out, rs)).permute(0, 3, 1, 2).float() / 255.0
+            x = torch.from_numpy(images.of(rs)).permute(0, 3, 1, 2).float() / 255.0
             cells.append({"group": grp, "guidance_scale": g, "images": len(rs), "diversity": diversity(x),
                           "mean_image": mean_image(x)})
     return cells
@@ -180,12 +181,12 @@ def _drawable(text: str) -> str:
     return "".join(c if c.isspace() or font.get_char_index(ord(c)) else "?" for c in text)
 
 
-def plot_mean_images(out, rows, max_groups: int = 8):
+def plot_mean_images(images, rows, max_groups: int = 8):
     """Grid: the pixel-mean image of every seed, per prompt (rows) and guidance scale (columns),
-    with the diversity across those seeds."""
+    with the diversity across those seeds. ``images``: the run folder's :class:`lds.audit.store.StoredImages`."""
     import matplotlib.pyplot as plt
 
-    cells = cell_table(out, rows, max_groups)
+    cells = cell_table(images, rows, max_groups)
     groups = list(dict.fromkeys(c["group"] for c in cells))
     scales = _scales(rows)
     fig, axes = plt.subplots(len(groups), len(scales), figsize=(1.3 * len(scales) + 1.5, 1.35 * len(groups) + 0.4),
@@ -203,11 +204,10 @@ def plot_mean_images(out, rows, max_groups: int = 8):
     return fig
 
 
-def plot_samples(out, rows, guidance_scale: float | None = None, max_groups: int = 8, max_seeds: int = 8):
-    """Grid of stored images: prompts (rows) x seeds (columns) at one guidance scale."""
+def plot_samples(images, rows, guidance_scale: float | None = None, max_groups: int = 8, max_seeds: int = 8):
+    """Grid of stored images: prompts (rows) x seeds (columns) at one guidance scale.
+    ``images``: the run folder's :class:`lds.audit.store.StoredImages`."""
     import matplotlib.pyplot as plt
-
-    from lds.audit.store import load_images
 
     g = guidance_scale if guidance_scale is not None else max(_scales(rows))
     groups = list(dict.fromkeys(r["prompt"] for r in rows))[:max_groups]
@@ -217,7 +217,7 @@ def plot_samples(out, rows, guidance_scale: float | None = None, max_groups: int
     for i, p in enumerate(groups):
         rs = [r for r in rows if r["prompt"] == p and r["guidance_scale"] == g and r["seed"] in seeds]
         rs.sort(key=lambda r: r["seed"])
-        for j, (r, im) in enumerate(zip(rs, load_images(out, rs))):
+        for j, (r, im) in enumerate(zip(rs, images.of(rs))):
             axes[i, j].imshow(im, interpolation="nearest")
             axes[i, j].set_title(_drawable(r["tone_colour"] or ("right" if r["right"] else r["nearest_name"][:12])), fontsize=6)
         for ax in axes[i]:
@@ -257,9 +257,10 @@ def _table(rows: list[dict]) -> str:
 
 def write_report(out, spec, rows, counts) -> Path:
     """``out/report.html``: counts, tables and figures, with every image inline (opens offline)."""
-    from lds.audit.store import atomic_write
+    from lds.audit.store import StoredImages, atomic_write
 
     out = Path(out)
+    images = StoredImages(out)  # the two image figures share it: each shard's images read once
     parts = [f"<h1>Audit: {html.escape(spec.name)}</h1>", f"<p>{html.escape(spec.description)}</p>",
              f"<p><b>{counts['images']}</b> images from <b>{counts['shards_done']}</b> of {counts['shards']} shards "
              f"(model {html.escape(spec.model)}, {spec.num_inference_steps} steps, seeds {spec.seed_start}.."
@@ -275,11 +276,11 @@ def write_report(out, spec, rows, counts) -> Path:
                       _table(tone_table(rows, only_right=True))]
         if len({r["lang"] for r in rows if r["lang"]}) > 1:
             parts += ["<h2>By language</h2>", _table(language_table(rows)), _png(plot_languages(rows))]
-        parts += ["<h2>Mean image and diversity per cell</h2>", _png(plot_mean_images(out, rows)),
-                  "<h2>Samples</h2>", _png(plot_samples(out, rows))]
+        parts += ["<h2>Mean image and diversity per cell</h2>", _png(plot_mean_images(images, rows)),
+                  "<h2>Samples</h2>", _png(plot_samples(images, rows))]
     import yaml
 
-    parts += ["<h2>Spec</h2>", f"<pre>{html.escape(yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))}</pre>"]
+    parts += ["<h2>Spec</h2>", f"<pre>{html.escape(yaml.safe_dump(spec.model_dump(), sort_keys=False, allow_unicode=True))}</pre>"]
     receipt = out / "receipt.json"
     if receipt.is_file():
         parts += ["<h2>Receipt</h2>", f"<pre>{html.escape(json.dumps(json.loads(receipt.read_text()), indent=1))}</pre>"]

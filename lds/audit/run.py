@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lds.audit.spec import AuditSpec, AuditSpecError, Item, default_out, load_spec, plan_items, shard_seeds, tone_bases
+from lds.audit.spec import AuditSpec, AuditSpecError, Item, default_out, load_spec, shard_seeds, tone_bases
 from lds.audit.store import (atomic_write, done_shards, load_run_spec, prepare_folder, read_shard, refuse_folder,
                              schema, shard_file, write_shard)
 
@@ -172,7 +172,7 @@ def run_audit(spec, out: str | os.PathLike | None = None, overrides: dict | None
 
     s = spec if isinstance(spec, AuditSpec) else load_spec(spec, overrides)
     if isinstance(spec, AuditSpec) and overrides:
-        s = load_spec(s.to_dict(), overrides)
+        s = load_spec(s.model_dump(), overrides)
     out = Path(out) if out is not None else default_out(s)
     state = PartialState(cpu=s.device == "cpu")
     refuse_folder(out, s)  # every process refuses the same folder, before any process writes
@@ -181,7 +181,7 @@ def run_audit(spec, out: str | os.PathLike | None = None, overrides: dict | None
         prepare_folder(out, s)
     state.wait_for_everyone()
 
-    items = plan_items(s)
+    items = s.items  # planned once, when the spec was validated
     shards = shard_seeds(s)
     todo = [k for k in range(len(shards)) if part is None or k % part[1] == part[0]]
     todo = [k for k in todo if k not in done_shards(out)]
@@ -199,26 +199,29 @@ def run_audit(spec, out: str | os.PathLike | None = None, overrides: dict | None
             write_shard(out, k, run_shard(pipe, s, items, k, shards[k], corpus))
     state.wait_for_everyone()
     if state.is_main_process:
-        r = receipt(pipe, parameters={"spec": s.to_dict(), "processes": state.num_processes,
+        r = receipt(pipe, parameters={"spec": s.model_dump(), "processes": state.num_processes,
                                       "part": list(part) if part else None})
         atomic_write(out / "receipt.json", lambda f: f.write(json.dumps(r, indent=1, default=str).encode()))
-        assemble(out)
+        assemble(out, s)
     state.wait_for_everyone()
     return out
 
 
-def assemble(out: Path) -> dict:
-    """Write results.parquet, results.csv and report.html from the shards on disk; returns counts."""
+def assemble(out: Path, s: AuditSpec) -> dict:
+    """Write results.parquet, results.csv and report.html from the shards on disk; returns counts.
+
+    ``s`` is the spec the folder holds (the caller has it, validated). Each shard's rows are read here, and its
+    images once more by the report's figures (:class:`lds.audit.store.StoredImages`).
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     out = Path(out)
-    s = load_run_spec(out)
     rows = []
     done = sorted(done_shards(out))
     for k in done:
-        rows += read_shard(shard_file(out, k))["rows"]
+        rows += read_shard(shard_file(out, k), "rows")
     rows.sort(key=lambda r: (r["prompt_index"], r["guidance_scale"], r["seed"]))
     table = pa.Table.from_pylist(rows, schema=schema()) if rows else schema().empty_table()
     buf = io.BytesIO()
@@ -255,7 +258,7 @@ def merge_runs(dirs, out) -> Path:
         for k in sorted(done_shards(d)):
             src = shard_file(d, k)
             if k in have:
-                if read_shard(src)["rows"] != read_shard(shard_file(out, k))["rows"]:
+                if read_shard(src, "rows") != read_shard(shard_file(out, k), "rows"):
                     raise AuditSpecError(f"shard {k} of {d} differs from the one already merged: the runs did not "
                                          "compute the same thing (different library versions or hardware?).")
                 continue
@@ -264,5 +267,5 @@ def merge_runs(dirs, out) -> Path:
     receipts = [json.loads((d / "receipt.json").read_text()) for d in dirs if (d / "receipt.json").is_file()]
     merged = {"merged_from": [str(d) for d in dirs], "receipts": receipts}
     atomic_write(out / "receipt.json", lambda f: f.write(json.dumps(merged, indent=1, default=str).encode()))
-    assemble(out)
+    assemble(out, specs[0])
     return out

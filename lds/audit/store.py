@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from lds.audit.spec import AuditSpec, AuditSpecError
+from lds.audit.spec import AuditSpec, AuditSpecError, load_spec
 
 
 def atomic_write(path: Path, write) -> None:
@@ -36,20 +37,31 @@ def write_shard(out: Path, k: int, result: dict) -> None:
 
 
 
-def read_shard(path: Path) -> dict | None:
-    """A finished shard's arrays, or None if the file is missing or unreadable (then it is rerun)."""
+SHARD_ARRAYS = ("rows", "images", "unconditional", "seeds")
+
+
+def shard_done(path: Path) -> bool:
+    """True if the shard's file is whole: a zip holding its four arrays. Only the zip's directory (at the file's
+    end, so a file cut short has none) is read, no array; a shard that is not whole is rerun."""
     try:
         with np.load(path) as z:
-            return {"rows": json.loads(str(z["rows"])), "images": z["images"], "unconditional": z["unconditional"],
-                    "seeds": z["seeds"]}
-    except (OSError, ValueError, KeyError, EOFError):
-        return None
-
+            return set(SHARD_ARRAYS) <= set(z.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def done_shards(out: Path) -> set[int]:
-    return {int(p.stem.split("-")[1]) for p in (Path(out) / "shards").glob("shard-*.npz")
-            if read_shard(p) is not None}
+    return {int(p.stem.split("-")[1]) for p in (Path(out) / "shards").glob("shard-*.npz") if shard_done(p)}
+
+
+def read_shard(path: Path, array: str) -> np.ndarray | list[dict]:
+    """One array of a finished shard (``rows`` as the list of dicts it holds); each array is read when asked for."""
+    try:
+        with np.load(path) as z:
+            return json.loads(str(z["rows"])) if array == "rows" else z[array]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise AuditSpecError(f"{path} is damaged ({err}): delete it and run the audit again, which redoes that "
+                             "shard.") from None
 
 
 
@@ -59,9 +71,9 @@ def refuse_folder(out: Path, s: AuditSpec) -> bool:
 
     spec_file = out / "spec.yaml"
     if spec_file.exists():
-        old = yaml.safe_load(spec_file.read_text())
-        if old != s.to_dict():
-            diff = sorted(k for k in set(old) | set(s.to_dict()) if old.get(k) != s.to_dict().get(k))
+        old, new = yaml.safe_load(spec_file.read_text()), s.model_dump()
+        if old != new:
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise AuditSpecError(f"{out} holds another audit (its spec differs in {', '.join(diff)}). It is never "
                                  "overwritten: choose another --out, or run its own spec there to resume it.")
         return True
@@ -78,18 +90,17 @@ def prepare_folder(out: Path, s: AuditSpec) -> None:
     if refuse_folder(out, s):
         return
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(s.to_dict(), sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump(s.model_dump(), sort_keys=False, allow_unicode=True)
     atomic_write(out / "spec.yaml", lambda f: f.write(text.encode()))
 
 
 
 def load_run_spec(out: Path) -> AuditSpec:
-    import yaml
-
+    """The spec a run folder was made with, validated as any spec is (a hand-edited one names its line)."""
     f = Path(out) / "spec.yaml"
     if not f.is_file():
         raise AuditSpecError(f"{out} is not an audit run folder (no spec.yaml).")
-    return AuditSpec(**yaml.safe_load(f.read_text()))
+    return load_spec(f, check_model=False)
 
 
 
@@ -120,12 +131,22 @@ def load_results(out) -> list[dict]:
 
 
 
-def load_images(out, rows: list[dict]) -> np.ndarray:
-    """The stored images of ``rows`` (from :func:`load_results`), as (N, H, W, 3) uint8."""
-    cache: dict[int, np.ndarray] = {}
-    picked = []
-    for r in rows:
-        if r["shard"] not in cache:
-            cache[r["shard"]] = read_shard(shard_file(out, r["shard"]))["images"]
-        picked.append(cache[r["shard"]][r["image"]])
-    return np.stack(picked) if picked else np.zeros((0, 1, 1, 3), np.uint8)
+class StoredImages:
+    """The stored images of a run folder, each shard's read from disk once, when first asked for.
+
+    ``StoredImages(out).of(rows)``: the images of ``rows`` (from :func:`load_results`), as (N, H, W, 3) uint8.
+    The report's figures share one, so that a report reads each shard's images once.
+    """
+
+    def __init__(self, out):
+        self.out = Path(out)
+        self._shards: dict[int, np.ndarray] = {}
+
+    def shard(self, k: int) -> np.ndarray:
+        if k not in self._shards:
+            self._shards[k] = read_shard(shard_file(self.out, k), "images")
+        return self._shards[k]
+
+    def of(self, rows: list[dict]) -> np.ndarray:
+        picked = [self.shard(r["shard"])[r["image"]] for r in rows]
+        return np.stack(picked) if picked else np.zeros((0, 1, 1, 3), np.uint8)
