@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lds.data import clip_filter as web_filter
+from lds.data import clip_filter
 from lds.instruments import vectorspace
 from lds.data.corpus import LANGUAGES, WebConfig, load_corpus, sample_web
 
@@ -34,7 +34,7 @@ def test_reports_at_shares_ordered():
     web = sample_web(corpus, WebConfig(pairs=2000))
     rng = np.random.default_rng(0)
     scores = rng.normal(size=2000) + web["matched"] * 1.0
-    reps = web_filter.reports_at_shares(web, scores, corpus, {"strict": 0.5, "default": 0.3, "lenient": 0.15})
+    reps = clip_filter.reports_at_shares(web, scores, corpus, {"strict": 0.5, "default": 0.3, "lenient": 0.15})
     assert reps["strict"]["threshold"] > reps["default"]["threshold"] > reps["lenient"]["threshold"]
     assert reps["strict"]["kept_share"] < reps["default"]["kept_share"] < reps["lenient"]["kept_share"]
     assert abs(reps["default"]["kept_share"] - 0.7) < 0.01

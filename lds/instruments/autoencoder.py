@@ -156,8 +156,9 @@ def edge_error_share(images: torch.Tensor, error: torch.Tensor, top: float = 0.2
 # ---------------------------------------------------------------------------------------------
 
 def pixel_distances(a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image L1 and L2 (mean squared error) distances, for images in [0, 1]."""
-    return {"L1": (a - b).abs().flatten(1).mean(1), "L2": (a - b).pow(2).flatten(1).mean(1)}
+    """Per-image pixel distances for images in [0, 1]: ``L1``, the mean absolute difference, and ``MSE``, the mean
+    squared error (the square of the L2 distance, over the number of values)."""
+    return {"L1": (a - b).abs().flatten(1).mean(1), "MSE": (a - b).pow(2).flatten(1).mean(1)}
 
 
 def perceptual_judge(pipe):
