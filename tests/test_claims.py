@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lds.book.claims import CLAIMS, NOT_CHECKED, NOT_STATED, collect, ledger_html, summary
+from lds.book.claims import CLAIMS, MAX_QUOTE_WORDS, NOT_CHECKED, NOT_STATED, collect, ledger_html, summary
 from lds.book.record import CLAIM_PREFIX, VERDICTS, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,8 @@ def test_summary_counts_each_claim_once_by_its_first_finding(executed_dir):
     counts = summary(collect(executed_dir))
     assert counts["checked"] == 3
     assert counts["numbers"] == [6, 8, 20]
-    assert counts["per_verdict"] == {"holds": 0, "holds with a qualifier": 3, "does not hold": 0,
+    assert counts["by_a_hair"] == []
+    assert counts["per_verdict"] == {"holds": 0, "holds in part": 0, "holds with a qualifier": 3, "does not hold": 0,
                                      "not computational": 0, "not testable on lds-mini": 0, "interpretive": 0,
                                      NOT_CHECKED: 21}
     assert set(counts["per_verdict"]) == set(VERDICTS) | {NOT_CHECKED}
@@ -111,7 +112,8 @@ def test_registry_quotations_are_short_and_point_at_chapters():
     toc = (ROOT / "_toc.yml").read_text()
     for number, (section, quote, chapter) in CLAIMS.items():
         assert section and quote
-        assert len(quote.split()) <= 25, number
+        assert len(quote.split()) <= MAX_QUOTE_WORDS, number
+        assert quote.count(". ") == 0, f"claim {number} quotes more than one sentence"
         assert re.fullmatch(r"0[1-9]_\w+", chapter), chapter
         assert f"notebooks/{chapter}" in toc, f"claim {number} points at {chapter}, which is not in _toc.yml"
 
@@ -228,3 +230,34 @@ def test_the_ledger_says_which_part_holds_and_counts_in_part_separately(tmp_path
     assert counts["per_verdict"]["holds in part"] == 1 and counts["per_verdict"]["holds with a qualifier"] == 0
     line = summary_html(counts)
     assert "1 holds in part" in line and "0 does not hold" in line
+
+
+def test_the_quotations_keep_the_words_that_change_their_meaning():
+    """Issue 27: a quotation clipped where the cut changes the claim or its speaker (r3 F7, F26)."""
+    from lds.book.claims import INTERPRETIVE
+
+    assert CLAIMS[12][1].endswith("and did not pass CLIP to enter the training data because CLIP is structurally "
+                                  "looking for its opposite.")
+    assert CLAIMS[24][1].startswith("The cross-attention hierarchy contributes to what Steyerl calls the mean image")
+    assert INTERPRETIVE[25][1].startswith("For Impett and Offert,")
+
+
+def test_a_claim_held_by_a_hair_is_counted_apart_from_a_convention(tmp_path):
+    """margin_verdict's "by a hair" stays under "holds with a qualifier" (nothing failed), but the ledger names it
+    in the row and counts it apart in the summary, so a near-miss is not read as a stated convention."""
+    from lds.book.claims import by_a_hair, summary_html
+    from lds.book.record import margin_verdict
+
+    verdict, hair = margin_verdict(0.77, 0.75, 0.05)
+    assert verdict == "holds with a qualifier" and hair
+    _write_notebook(tmp_path / "07_denoising.ipynb", "7. Denoising", [
+        _claim_output(15, verdict, note=f"{hair}; one prompt"),
+        _claim_output(16, "holds with a qualifier", note="the convention of diffusers"),
+        _claim_output(13, "does not hold", note=margin_verdict(0.74, 0.75, 0.05)[1]),  # missed by a hair
+    ])
+    found = collect(tmp_path)
+    assert by_a_hair(found[15][0]) and not by_a_hair(found[16][0]) and not by_a_hair(found[13][0])
+    counts = summary(found)
+    assert counts["by_a_hair"] == [15] and counts["per_verdict"]["holds with a qualifier"] == 2
+    assert "2 holds with a qualifier (1 of them by a hair: claim 15)" in summary_html(counts)
+    assert ledger_html(found).count("(by a hair)") == 1

@@ -2,7 +2,10 @@
 
 Each entry: number -> (the paper's section, a short verbatim quotation of the claim, the chapter
 that checks it). The quotations are from Salvaggio, "The Market in the Model" (arXiv:2606.19151),
-each at most a sentence and at most 25 words. Values and verdicts are not here: each chapter records
+each at most a sentence (:data:`MAX_QUOTE_WORDS` words at most), and never cut where the cut would change
+what the sentence claims or who claims it: claim 12 keeps its last clause (noise "did not pass CLIP to enter
+the training data"), claim 24 its subject (the cross-attention hierarchy), interpretive claim 25 its
+attribution (Impett and Offert). Values and verdicts are not here: each chapter records
 them with ``lds.claim`` when it runs, and :func:`collect` gathers them from the executed notebooks
 for the ledger (:func:`ledger_html`).
 
@@ -18,6 +21,8 @@ import html
 import json
 import re
 from pathlib import Path
+
+MAX_QUOTE_WORDS = 45  # one sentence of the paper; claim 12's, quoted whole, is its longest (41)
 
 CLAIMS = {
     1: ("Theoretical Framework and Methodology",
@@ -61,7 +66,8 @@ CLAIMS = {
          "03_autoencoder"),
     12: ("The Autoencoder",
          "Noise in the Latent Diffusion Model had no structure for perceptual loss to measure, no local "
-         "texture resembling anything in the training data",
+         "texture resembling anything in the training data, and did not pass CLIP to enter the training data "
+         "because CLIP is structurally looking for its opposite.",
          "03_autoencoder"),
     13: ("The Autoencoder (Fig. 01)",
          "Asked to represent the impossible, it generates the substrate of visual plausibility, but, to the "
@@ -105,8 +111,8 @@ CLAIMS = {
          "from that distribution but from the most represented composite.",
          "07_denoising"),
     24: ("The Transformer / Attention Mechanism",
-         "the mean image, which replaces “likenesses with likelinesses,” converging on the statistically "
-         "dominant rather than the particular",
+         "The cross-attention hierarchy contributes to what Steyerl calls the mean image, which replaces "
+         "“likenesses with likelinesses,” converging on the statistically dominant rather than the particular",
          "08_guidance"),
 }
 
@@ -123,10 +129,11 @@ INTERPRETIVE_VERDICT = "interpretive"
 # chapters' recorded numbers that bear on it.
 INTERPRETIVE = {
     25: ("Introduction",
-         "every model takes the form of a market",
+         "For Impett and Offert, every model takes the form of a market",
          [("00_framework", "clip_scores", "one image's CLIP score under each of its 14 names"),
           ("02_clip_filtered_web", "matched_vs_mismatched_auc", "how well one number sorts every pair of the web"),
           ("08_guidance", "distance_trend_spearman", "guidance as one dial over the distance from the unconditional image")],
+         "The paper takes this reading from Impett and Offert and builds on it. "
          "Measurements show that everything entering the model is put on common scales. Whether those scales "
          "make a market would need an account of exchange: what is traded for what, by whom, at what rate; "
          "the vector space has distances but no parties and no prices."),
@@ -171,10 +178,17 @@ INTERPRETIVE = {
     31: ("Classifier-Free Guidance",
          "What the user experiences as a control over fidelity is a control over commensurability",
          [("08_guidance", "guidance_measures", "distance from the unconditional image, agreement and saturation per scale"),
-          ("00_framework", "guidance_clip_agreement", "one image redrawn across guidance scales")],
+          ("00_framework", "guidance_clip_agreement", "one image redrawn across guidance scales"),
+          ("08_guidance", "diversity_fall", "how much less the seeds' images differ at the scale where they are most "
+                                            "alike than at guidance 1 (for the reading: more alike one another)"),
+          ("08_guidance", "mean_image_to_corpus_mean", "per prompt and scale, the distance of the mean generated image "
+                                                       "from the corpus's mean image (for the reading if it shrinks "
+                                                       "as the scale rises)")],
          "Chapter 8 measures what the dial sets (a distance from the unconditional prediction). Calling that "
          "distance commensurability is the paper's reading; evidence for it would be that higher guidance "
-         "makes images more alike one another and the corpus's typical image."),
+         "makes images more alike one another and more like the corpus's typical image. The book records both "
+         "halves, and they need not agree: read the last two rows together (chapter 8 discusses them), since "
+         "images can grow alike one another while their mean moves away from the corpus's."),
     32: ("U-Net (Encoding)",
          "it is a visual skin that earns upvotes on Reddit, the composition that passes aesthetic scoring",
          [("02_clip_filtered_web", "aesthetic_kept_by_tone", "a stated taste's kept share by skin tone (simulation)"),
@@ -243,8 +257,19 @@ def collect(executed_dir: str | Path) -> dict:
     return found
 
 
+# The qualifier lds.book.record.margin_verdict writes when a value clears its threshold within the stated margin
+HAIR = re.compile(r"\bby a hair: .+ within the stated margin of\b")
+
+
+def by_a_hair(row: dict) -> bool:
+    """Whether a finding is "holds with a qualifier" only because it cleared its threshold by a hair (the note
+    carries :func:`lds.book.record.margin_verdict`'s qualifier), not because a convention or scale was stated."""
+    return row.get("verdict") == "holds with a qualifier" and bool(HAIR.search(row.get("note") or ""))
+
+
 def summary(found: dict) -> dict:
-    """Counts for the ledger: claims checked, and claims per verdict (a claim's first finding)."""
+    """Counts for the ledger: claims checked, and claims per verdict (a claim's first finding); ``by_a_hair``,
+    the numbers of the claims among "holds with a qualifier" that held by a hair (:func:`by_a_hair`)."""
     from lds.book.record import VERDICTS
 
     checked = sorted(n for n, rows in found.items() if rows)
@@ -252,7 +277,8 @@ def summary(found: dict) -> dict:
     for n in checked:
         per_verdict[found[n][0]["verdict"]] += 1
     per_verdict[NOT_CHECKED] = len(found) - len(checked)
-    return {"checked": len(checked), "numbers": checked, "per_verdict": per_verdict}
+    hair = [n for n in checked if by_a_hair(found[n][0])]
+    return {"checked": len(checked), "numbers": checked, "per_verdict": per_verdict, "by_a_hair": hair}
 
 
 def _cell(text: str) -> str:
@@ -290,7 +316,7 @@ def ledger_html(found: dict, link_suffix: str = ".html") -> str:
                     f"<strong>Threshold:</strong> {_cell(row.get('threshold') or NOT_STATED)}")
             if row.get("counts"):
                 test += f"<br><small><strong>Counts:</strong> {_cell(row['counts'])}</small>"
-            verdict = f"<strong>{_cell(row['verdict'])}</strong>"
+            verdict = f"<strong>{_cell(row['verdict'])}</strong>" + (" (by a hair)" if by_a_hair(row) else "")
             for p in row.get("parts") or []:
                 verdict += (f"<br><small>{'✓ holds' if p['holds'] else '✗ does not hold'}: {_cell(p['part'])} "
                             f"({_cell(p['evidence'])})</small>")
@@ -304,7 +330,10 @@ def ledger_html(found: dict, link_suffix: str = ".html") -> str:
 def summary_html(counts: dict) -> str:
     """One line: how many claims were checked, and how many of them got each verdict."""
     always = ("holds", "holds in part", "holds with a qualifier", "does not hold")  # shown even when 0
-    parts = [f"{n} {html.escape(v)}" for v, n in counts["per_verdict"].items() if n or v in always]
+    hair = counts.get("by_a_hair") or []
+    parts = [f"{n} {html.escape(v)}" + (f" ({len(hair)} of them by a hair: claim{'s' if len(hair) > 1 else ''} "
+                                        f"{', '.join(map(str, hair))})" if v == "holds with a qualifier" and hair else "")
+             for v, n in counts["per_verdict"].items() if n or v in always]
     return (f"<p><strong>{counts['checked']} of {len(CLAIMS)} claims checked in this run</strong>: "
             + "; ".join(parts) + ".</p>")
 
@@ -313,7 +342,7 @@ def show_ledger(executed_dir: str | Path = ".", link_suffix: str = ".html") -> d
     """Collect the findings, display the ledger, record its counts; returns the findings.
 
     Records ``claims_checked`` (how many of the 24 claims some chapter checked),
-    ``claims_checked_numbers`` and ``claims_per_verdict``.
+    ``claims_checked_numbers``, ``claims_per_verdict`` and ``claims_by_a_hair``.
     """
     from IPython.display import HTML, display
 
@@ -326,6 +355,7 @@ def show_ledger(executed_dir: str | Path = ".", link_suffix: str = ".html") -> d
     record("claims_checked", counts["checked"])
     record("claims_checked_numbers", counts["numbers"])
     record("claims_per_verdict", counts["per_verdict"])
+    record("claims_by_a_hair", counts["by_a_hair"])
     return found
 
 
