@@ -219,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", default=".lds-cache/train", help="where stages keep their results")
     s.add_argument("--out", default=None, help="where to write the pipeline (default: lds/weights/lds-mini)")
     s.add_argument("--recipe", choices=("quick", "full"), default="quick",
-                   help="quick: about 45 minutes on 2 CPU cores (default); full: the larger budget the shipped "
-                        "weights are meant to come from, about 4 hours on 2 cores (longer on slower ones)")
+                   help="quick: the retrain a reader can run, budgeted at 45 minutes on 2 CPU cores (default); "
+                        "full: the larger budget that made the shipped weights, several hours (measured times: "
+                        "the README's Performance table)")
     s.add_argument("--smoke", action="store_true", help="a minutes-long tiny configuration (for tests)")
     s.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="save each training stage's state this often into <workdir>/checkpoints/, and resume "

@@ -36,9 +36,8 @@ class AutoencoderTrainConfig:
     adam_betas: tuple = (0.5, 0.9)
     # Linear warmup over the first 100 steps (fresh weights, noisy Adam moments); then cosine decay to
     # lr_floor of lr, not 0: the discriminator joins late (disc_start) and the decoder must still be able
-    # to answer it. transformers' cosine starts after the warmup; the shipped weights came from a
-    # hand-written schedule with the same floor whose cosine ran from step 0 under a ramp from lr/100
-    # (the library's starts at 0 and runs a little higher through the middle: mean 0.55 of lr against 0.53).
+    # to answer it. transformers' cosine starts after the warmup. The shipped autoencoder was trained with this
+    # schedule at the full recipe's sizes (its training_config.json: 6,000 steps, 100 of warmup, this floor).
     warmup_steps: int = 100
     lr_floor: float = 0.1
     kl_weight: float = 1e-6  # SD's kl-f8 value: the KL term only keeps latents from drifting
@@ -274,8 +273,8 @@ class DecoderFinetuneConfig:
     lr: float = 1e-4
     adam_betas: tuple = (0.5, 0.9)  # VQGAN's (Esser et al. 2021), as in AutoencoderTrainConfig
     # Warmup (100 steps: the fine-tune starts a fresh optimiser) then cosine decay to 0: a fine-tune ends
-    # where it should settle. The shipped decoder used a hand-written schedule with a ramp from lr/100
-    # multiplied into a cosine from step 0; transformers' cosine starts after the warmup.
+    # where it should settle. transformers' cosine starts after the warmup. The shipped decoder's two fine-tunes
+    # used this schedule (training_config.json's decoder and decoder_recon: 1,500 steps each, 100 of warmup).
     warmup_steps: int = 100
     lr_floor: float = 0.0
     perceptual_weight: float = 0.5

@@ -39,9 +39,9 @@ class UNetTrainConfig:
     warmup_steps: int = 200
     # Cosine decay to this share of lr, not to 0: the loss was still falling at the end, so the last steps
     # keep learning while the EMA averages them. transformers' cosine runs from the end of the warmup to the
-    # last step. The shipped weights came from a hand-written schedule with the same floor whose cosine ran
-    # from step 0 under a warmup ramp starting at lr/200: the library's starts at 0 and runs a little higher
-    # through the middle (mean 0.52 of lr against 0.50), and ends at the same floor.
+    # last step. The shipped U-Net was trained with this schedule at the full recipe's sizes (its
+    # training_config.json: 12,000 steps, 500 of warmup, this floor), recomputed for 12,000 steps part-way
+    # (schedule_change.json).
     lr_floor: float = 0.05
     weight_decay: float = 0.01  # AdamW's default, and diffusers' train_text_to_image.py (--adam_weight_decay)
     # Gradient-norm clipping at 1.0, diffusers' train_text_to_image.py default (--max_grad_norm): a batch of

@@ -37,8 +37,9 @@ STAGES = ("clip", "filter", "autoencoder", "latents", "decoder", "decoder_recon"
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that determines lds-mini. The default is the ``quick`` recipe (the shipped model's, whose
-    weights were trained before the schedules came from transformers); :meth:`full` is the larger budget."""
+    """Everything that determines lds-mini. The default is the ``quick`` recipe, the retrain a reader can run;
+    :meth:`full` is the larger budget, which made the shipped weights (their training_config.json says
+    ``"recipe": "full"``). Each recipe's measured time: the README's Performance table (benchmarks/results.md)."""
 
     # The preset these values came from (`lds train --recipe`), written into training_config.json so the model
     # card can say which budget made the weights.
@@ -70,14 +71,15 @@ class TrainConfig:
 
     @classmethod
     def quick(cls) -> "TrainConfig":
-        """The retrain a reader can run: about 42 minutes on 2 CPU cores (the shipped run: 2,534 s in all)."""
+        """The retrain a reader can run, budgeted at 45 minutes on 2 CPU cores (its measured time: the README's
+        Performance table)."""
         return cls()
 
     @classmethod
     def full(cls) -> "TrainConfig":
-        """The larger budget: about 4 hours on 2 CPU cores (measured on the build machine: CLIP 65 min,
-        autoencoder 43, decoder 26, U-Net 92 at 0.46 s a step; slower machines take longer), for the
-        weights that ship. Same sizes as ``quick``, longer schedules where the
+        """The larger budget, which made the weights that ship: planned for 4 hours on 2 CPU cores, and longer
+        than that on the machines that ran it (its measured time, stage by stage: the README's Performance
+        table, from the shipped metrics.json). Same sizes as ``quick``, longer schedules where the
         quick run stopped short (lds-mini issue): the U-Net's loss was still falling at 3,600 steps and
         7,200 raised retrieval top-1 from 0.28 to 0.40; the autoencoder's held-out PSNR was 22.9 dB against a
         28 dB target; CLIP retrieved only 77% of English names (``benchmarks/clip_trials.py``)."""
