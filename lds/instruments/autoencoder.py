@@ -49,10 +49,6 @@ class RoundTrip:
     psnr: torch.Tensor  # (N,) dB
     error: torch.Tensor  # (N, H, W): mean absolute error over colour channels
 
-    @property
-    def compression_ratio(self) -> float:
-        return float(np.prod(self.images.shape[1:]) / np.prod(self.latents.shape[1:]))
-
 
 def encode_images(vae, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """(N, 3, H, W) in [0, 1] -> scaled latents (posterior mean) on the CPU: :func:`lds.models.autoencoder.encode`

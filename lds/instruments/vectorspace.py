@@ -143,12 +143,6 @@ def pairs_below(embeds: torch.Tensor, values, rows_at_once: int = 256) -> torch.
     return counts
 
 
-def percentile_among_pairs(embeds: torch.Tensor, value: float) -> float:
-    """Share of all distinct pairs of rows of ``embeds`` whose cosine is below ``value`` (0-100)."""
-    n = len(embeds)
-    return float(pairs_below(embeds, [value])[0]) / (n * (n - 1) / 2) * 100
-
-
 @dataclasses.dataclass
 class PairDistance:
     a: str

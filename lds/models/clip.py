@@ -78,15 +78,6 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
     return (images - mean) / std
 
 
-def tokenize_batch(tokenizer, captions, pad_to: int | None = None) -> torch.Tensor:
-    """Token ids padded with <|endoftext|> (as SD); ``pad_to=None`` pads to the longest (training)."""
-    if pad_to is None:
-        out = tokenizer(list(captions), padding="longest", truncation=True, max_length=77, return_tensors="pt")
-    else:
-        out = tokenizer(list(captions), padding="max_length", truncation=True, max_length=pad_to, return_tensors="pt")
-    return out["input_ids"]
-
-
 def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig, progress: bool = True,
                log=None, model=None, frozen_vision: bool = False, checkpoint=None):
     """Contrastive training of a transformers ``CLIPModel`` on (image, caption) pairs.

@@ -85,10 +85,3 @@ def losses_on_batches(unet, latents: torch.Tensor, prompt_embeds: torch.Tensor, 
     device, dtype = unet.device, unet.dtype
     return [epsilon_loss(unet, latents[b.index].to(device, dtype), b.noise.to(device, dtype), b.timesteps.to(device),
                          prompt_embeds[b.index].to(device, dtype), alphas_cumprod).item() for b in batches]
-
-
-# ---------------------------------------------------------------------------------------------
-# Frequencies: where detail lives
-# ---------------------------------------------------------------------------------------------
-
-

@@ -252,9 +252,6 @@ class StageCheckpoint:
         torch.save(state, tmp)
         tmp.replace(self.path)  # atomic: an interruption while writing leaves the previous checkpoint
 
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def set_threads() -> None:
     """Threads for training: LDS_THREADS=N if set, otherwise one per core up to 8 (beyond 8, small
