@@ -55,6 +55,16 @@ def test_report_on_the_corpus_counts_what_the_taste_removes():
     assert sum(v["images"] for v in rep["by_tone"].values()) == len(corpus)
     # Glyphs newer than the font render blank: they score 0, and the taste removes them all
     assert rep["blank_images"] > 0
+    # Score 0 is not the same as blank: the grey, black and white drawings score 0 too (chapter 2 counts both)
+    from lds.data.corpus import blank_images
+
+    assert rep["blank_images"] == len(blank_images(corpus))
+    assert rep["zero_score"] == int((scores == 0).sum()) == rep["blank_images"] + rep["achromatic"]
+    assert rep["achromatic"] > 0 and sum(rep["achromatic_by_kind"].values()) == rep["achromatic"]
+    # the tones' matched base: the unmarked members of the toned families, kept more often than "none" as a whole
+    base = rep["toned_family_base"]
+    assert 0 < base["images"] < rep["by_tone"]["none"]["images"]
+    assert base["kept_share"] > rep["by_tone"]["none"]["kept_share"]
     # What this taste does, measured on the shipped corpus: it favours the saturated yellow default
     # over every skin tone, and the darkest tone least of all; faces and flags over hands
     tones = {k: v["kept_share"] for k, v in rep["by_tone"].items()}

@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from lds.data.corpus import KINDS, LANGUAGES, TONE_NAMES, Corpus
+from lds.data.corpus import KINDS, LANGUAGES, TONE_NAMES, Corpus, blank_images
 
 TASTE = "colourfulness (Hasler and Süsstrunk 2003) of the image on a white background: colourful is beautiful"
 
@@ -80,6 +80,9 @@ def aesthetic_report(corpus: Corpus, scores: np.ndarray, threshold: float, web: 
     passes = np.asarray(scores) >= threshold
     kinds = np.array(corpus.kinds)
     tones = np.array(corpus.tones)
+    families = np.asarray(corpus.families)
+    blank = blank_images(corpus)
+    achromatic = (np.asarray(scores) == 0) & ~np.isin(np.arange(len(passes)), blank)
 
     def share(mask):
         return {"images": int(mask.sum()), "kept": int((passes & mask).sum()),
@@ -93,7 +96,16 @@ def aesthetic_report(corpus: Corpus, scores: np.ndarray, threshold: float, web: 
         "kept_share": float(passes.mean()),
         "by_kind": {k: share(kinds == k) for k in KINDS},
         "by_tone": {t: share(tones == t) for t in TONE_NAMES + ("mixed",) if (tones == t).any()},
-        "blank_images": int((np.asarray(scores) == 0).sum()),
+        # score 0: the blank glyphs (lds.data.corpus.blank_images) and the achromatic drawings (grey, black, white)
+        "zero_score": int((np.asarray(scores) == 0).sum()),
+        "blank_images": len(blank),
+        "achromatic": int(achromatic.sum()),
+        "achromatic_by_kind": {k: int((achromatic & (kinds == k)).sum()) for k in KINDS if (achromatic & (kinds == k)).any()},
+        # the matched base for the tones: the unmarked (yellow) member of each family that has skin-tone variants,
+        # the same drawings before recolouring; "none" as a whole mixes faces, flags and objects
+        "toned_family_base": share((tones == "none") & np.isin(families, families[tones != "none"])),
+        "mean_score_by_tone": {t: float(np.asarray(scores)[tones == t].mean())
+                               for t in TONE_NAMES + ("mixed",) if (tones == t).any()},
     }
     if web is not None:
         keep = np.ones(len(web["image"]), bool) if keep is None else np.asarray(keep, bool)
