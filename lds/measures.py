@@ -335,17 +335,11 @@ def mean_image(images: torch.Tensor) -> torch.Tensor:
 
 
 def spearman(x, y) -> float:
-    """Spearman's rank correlation (ties get their average rank): +1 when y always rises with x."""
-    def ranks(v):
-        v = np.asarray(v, dtype=float)
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in np.unique(v):  # average the ranks of ties
-            r[v == value] = r[v == value].mean()
-        return r
+    """Spearman's rank correlation (ties get their average rank), ``scipy.stats.spearmanr``: +1 when y always rises
+    with x; 0 when either is constant (scipy's nan: no order to correlate)."""
+    from scipy.stats import spearmanr
 
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0
-    return float(np.corrcoef(rx, ry)[0, 1])
+    return float(spearmanr(x, y).statistic)

@@ -9,7 +9,7 @@ import torch
 
 from lds.instruments.guidance import CONVENTIONS, lds_scale_for, weights_diffusers, weights_ho_salimans, weights_lds
 from lds.pipeline.guidance import apply_guidance
-from lds.measures import diversity, hsv_saturation
+from lds.measures import diversity, hsv_saturation, out_of_range, spearman
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,19 @@ def test_image_measures():
     assert hsv_saturation(red).item() == 1.0
     assert diversity(torch.cat([grey, grey])) == 0.0
     assert diversity(torch.cat([grey, red])) == pytest.approx(float(((grey - red) ** 2).mean().sqrt()), rel=1e-5)
+
+
+def test_out_of_range_counts_the_raw_values_clamping_cuts():
+    raw = torch.zeros(2, 3, 4, 4)
+    raw[0, 0, 0, :2] = torch.tensor([1.5, -1.01])  # 2 of 48 values outside [-1, 1]
+    raw[1] = 1.0  # on the edge, not outside
+    assert out_of_range(raw).tolist() == [pytest.approx(2 / 48), 0.0]
+
+
+def test_spearman_ranks_with_ties_and_says_zero_for_no_order():
+    assert spearman([0, 1, 3, 7.5], [0.1, 0.2, 0.3, 0.9]) == pytest.approx(1.0)
+    assert spearman([0, 1, 2, 3], [1, 1, 2, 2]) == pytest.approx(0.8944271909999159)  # ties: average ranks
+    assert spearman([1, 2, 3], [5, 5, 5]) == 0.0  # constant: no order to correlate
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), "seven", None])

@@ -3,9 +3,9 @@
 Chapter 2 (CLIP and the filtered web) explains it; :mod:`lds.data.clip_filter` holds the thresholds.
 
 Every image and every caption becomes a unit vector; the CLIP score of a pair is the cosine of
-their angle. Scoring a web of many thousand pairs only needs one embedding per distinct image and per
-distinct caption, so :func:`lds.models.clip.clip_score` embeds each once and takes dot products: the
-same numbers as scoring pair by pair, for a fraction of the work.
+their angle (:func:`lds.models.clip.clip_score`). Scoring a web of many thousand pairs only needs one
+embedding per distinct image and per distinct caption, so :func:`score_web` embeds each once and
+takes dot products: the same numbers as scoring pair by pair, for a fraction of the work.
 """
 
 from __future__ import annotations
@@ -63,8 +63,17 @@ def web_clip(pipe) -> WebCLIP:
 
 
 # ----------------------------------------------------------------------------------------------
-# Embedding and scoring the web
+# Scoring the web
 # ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class WebScores:
+    scores: np.ndarray  # (pairs,) cosine of each pair's image and caption
+    image_embeds: torch.Tensor  # (corpus images, D), unit norm
+    captions: np.ndarray  # distinct captions in the web
+    caption_index: np.ndarray  # (pairs,) row of ``text_embeds`` for each pair
+    text_embeds: torch.Tensor  # (distinct captions, D), unit norm
+
 
 def embed_corpus(clip: WebCLIP, corpus: Corpus) -> torch.Tensor:
     from lds.models.clip import image_embeds
@@ -78,20 +87,25 @@ def embed_captions(clip: WebCLIP, captions) -> torch.Tensor:
     return text_embeds(clip.model, clip.tokenizer, list(captions))
 
 
+def score_web(clip: WebCLIP, corpus: Corpus, web: dict, image_embeds: torch.Tensor | None = None) -> WebScores:
+    """CLIP score of every pair of the web (each distinct image and caption embedded once)."""
+    img = embed_corpus(clip, corpus) if image_embeds is None else image_embeds
+    captions, index = np.unique(web["caption"].astype(str), return_inverse=True)
+    txt = embed_captions(clip, captions)
+    scores = (img[torch.from_numpy(web["image"])] * txt[torch.from_numpy(index)]).sum(-1).numpy()
+    return WebScores(scores, img, captions, index, txt)
+
+
 def matched_auc(scores: np.ndarray, matched: np.ndarray, other: np.ndarray) -> float:
-    """Probability that a random matched pair outscores a random ``other`` pair (ties count half)."""
+    """Probability that a random matched pair outscores a random ``other`` pair (ties count half): the ROC curve's
+    area, which is the Mann-Whitney U of the matched scores over the number of (matched, other) pairs
+    (``scipy.stats.mannwhitneyu``)."""
+    from scipy.stats import mannwhitneyu
+
     a, b = scores[matched], scores[other]
     if len(a) == 0 or len(b) == 0:
         return float("nan")
-    allv = np.concatenate([a, b])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(len(allv))
-    ranks[order] = np.arange(1, len(allv) + 1)
-    # average ranks for ties
-    vals, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks)
-    ranks = (sums / counts)[inv]
-    return float((ranks[: len(a)].sum() - len(a) * (len(a) + 1) / 2) / (len(a) * len(b)))
+    return float(mannwhitneyu(a, b).statistic / (len(a) * len(b)))
 
 
 # ----------------------------------------------------------------------------------------------
