@@ -60,6 +60,9 @@ def test_popularity_and_aesthetic_numbers_are_the_libraries(ch0):
     assert ch0["popularity_rank"] == popularity_ranks(corpus, web)[i]
     assert ch0["expected_training_pairs"] == pytest.approx(popularity(corpus, web)[i] * web.pairs)
     taste = aesthetic_scores(corpus)
+    # the filter's decision over the training web's pairs that showed the image (the prose says it decided)
+    assert 0 < ch0["training_pairs_kept"] < ch0["training_pairs_in_web"]
+    assert ch0["training_pairs_kept_matched"] <= ch0["training_pairs_kept"]
     assert ch0["aesthetic_score"] == pytest.approx(taste[i])
     assert ch0["aesthetic_percentile"] == pytest.approx((taste < taste[i]).mean() * 100)
     assert ch0["aesthetic_kept"] == bool(taste[i] >= aesthetic_threshold(taste, AestheticConfig(drop_share=0.5)))
@@ -149,6 +152,29 @@ def test_datasheet_numbers_are_the_corpus():
     toned = sum(m["tone"] != "none" for m in missing)
     assert f"{toned} of them carry skin tones" in text
     assert {m["emoji_version"] for m in missing} <= {17, 18, 17.0, 18.0}
+
+
+def test_datasheet_counts_blank_and_achromatic_apart():
+    """23 blank glyphs and the achromatic drawings both score 0 on chapter 2's taste; the datasheet names both (r1 #10)."""
+    from lds.instruments.aesthetic import aesthetic_report, aesthetic_scores, aesthetic_threshold
+
+    corpus = load_corpus()
+    scores = aesthetic_scores(corpus)
+    rep = aesthetic_report(corpus, scores, aesthetic_threshold(scores))
+    text = re.sub(r"\s+", " ", _datasheet())
+    assert f"{rep['blank_images']} images are empty" in text
+    assert f"A further {rep['achromatic']} drawings are achromatic" in text
+    assert f"among them {rep['achromatic_by_kind']['person']} grey family silhouettes" in text
+
+
+def test_intro_names_every_verdict_and_every_part_of_the_book():
+    from lds.book.record import VERDICTS
+
+    text = re.sub(r"\s+", " ", (ROOT / "book" / "intro.md").read_text(encoding="utf-8"))
+    for verdict in VERDICTS:
+        assert f"*{verdict}*" in text, verdict
+    for chapter in ("Chapter 0", "Chapters 1 to 4", "Chapters 5 to 9", "Chapter 12"):
+        assert chapter in text, chapter
 
 
 def test_an_unknown_emoji_name_says_what_names_look_like():

@@ -87,6 +87,23 @@ def test_chapter_compression_and_cost(records):
     # reported, not asserted (one pause on a shared machine flips a 12 ms against 48 ms comparison)
     assert records["unet_seconds_latent"] > 0 and records["unet_seconds_pixel"] > 0
     assert records["unet_gflops_pixel"] > 3 * records["unet_gflops_latent"]
+    # r1 #14: convolutions scale with the positions (16 here, 64 in SD), not the values (12, 48); the words follow
+    assert records["positions_ratio"] == 16 and records["sd15_positions_ratio"] == 64
+    assert records["flops_vs_positions_word"] == ("only slightly larger than"
+                                                  if records["flops_ratio"] < 1.5 * 16 else "far larger than")
+    assert records["sd15_flops_ratio"] > 5 * records["sd15_positions_ratio"]
+    assert records["sd15_image_tflops"] == pytest.approx(2 * 50 * records["sd15_unet_gflops_latent"] / 1000, abs=0.1)
+
+
+def test_chapter_largest_tensor_word_follows_the_shapes(records):
+    # r1 #13: in lds-mini the 77 prompt states (77 x 128) outnumber the image's values (3 x 32 x 32)
+    import math
+
+    values = {k: math.prod(v) for k, v in records["shapes"].items()}
+    assert records["prompt_embeds_over_image"] == pytest.approx(values["prompt_embeds"] / values["image"])
+    assert (records["largest_tensor_word"] == "the image is the largest tensor of the pass") == \
+        (max(values, key=values.get) == "image")
+    assert records["generation_seconds"] > 0
 
 
 def test_chapter_claims(records):

@@ -139,6 +139,38 @@ def pairs_below(embeds: torch.Tensor, values, rows_at_once: int = 256) -> torch.
     return counts
 
 
+def neighbour_kind_agreement(embeds: torch.Tensor, kinds, k: int = 8, families=None,
+                             rows_at_once: int = 512) -> dict:
+    """How well the space sorts kinds, over every row of ``embeds`` (unit vectors), not one query: the share of
+    each row's ``k`` nearest other rows that have its kind, averaged over all rows (``agreement``), against the
+    share a random list of ``k`` other rows would give (``chance``: for a row of kind K, (n_K - 1) / (n - 1)),
+    overall and per kind (``by_kind``: ``agreement``, ``chance``, ``rows``). With ``families`` (one id per row, a
+    shape family: an emoji and its skin-tone variants), rows of the query's own family are left out of its
+    neighbours and of its chance, so a family of recoloured drawings cannot agree with itself.
+    Chapter 2 (the vector space) explains it."""
+    kinds = np.asarray(kinds)
+    n = len(kinds)
+    fam = None if families is None else torch.as_tensor(np.asarray(families))
+    same = np.zeros(n)
+    chance = np.zeros(n)
+    for r0 in range(0, n, rows_at_once):
+        rows = torch.arange(r0, min(n, r0 + rows_at_once))
+        cos = embeds[rows] @ embeds.T
+        mask = torch.arange(n)[None, :] == rows[:, None]
+        if fam is not None:
+            mask |= fam[None, :] == fam[rows][:, None]
+        cos = cos.masked_fill(mask, -float("inf"))
+        top = torch.topk(cos, k, dim=1).indices.numpy()
+        r = rows.numpy()
+        same[r] = (kinds[top] == kinds[r][:, None]).mean(1)
+        allowed = ~mask.numpy()
+        chance[r] = (allowed & (kinds[None, :] == kinds[r][:, None])).sum(1) / allowed.sum(1)
+    by_kind = {str(kd): {"agreement": float(same[kinds == kd].mean()), "chance": float(chance[kinds == kd].mean()),
+                         "rows": int((kinds == kd).sum())} for kd in dict.fromkeys(kinds.tolist())}
+    return {"k": int(k), "rows": int(n), "agreement": float(same.mean()), "chance": float(chance.mean()),
+            "own_family_excluded": fam is not None, "by_kind": by_kind}
+
+
 @dataclasses.dataclass
 class PairDistance:
     a: str

@@ -1,0 +1,99 @@
+"""The prose's comparative and directional words pinned to the numbers they rest on (issue 27: prose written once
+around glued numbers that later moved). tests/test_words.py finds every sentence of a chapter that uses such a
+word ("most", "least", "falls", "rises", "before", "quickly", "far", "every", ...) beside a number, and requires
+each to be either computed (a ``{glue:text}`..._word``` recorded with :func:`lds.book.record.word`) or pinned here.
+
+A pin is ``(chapter stem, fragment of the sentence, check)``. ``check`` is a function of the chapter's records
+(``executed(stem)``, at CI parameters) that is true while the number still fits the word, or a string saying why
+the word rests on no measured number (a fact of the architecture, a definition, a count fixed by the code).
+A fragment that no longer occurs in the chapter fails the test too: change the words, change the pin.
+"""
+
+PINS: list[tuple[str, str, object]] = [
+    # ---- chapters 00-02
+    ("00_framework", "costs more of the 75 slots a prompt has",
+     "the 75 slots are CLIP's context window (77 less the start and end tokens), a fact of the architecture"),
+    ("01_ensemble", "every one of the 77 slots, padding included",
+     "77 slots are the text encoder's fixed context, filled by padding: the architecture, not a measurement"),
+    ("01_ensemble", "In both the image appears only at the very end",
+     lambda r: r["shapes"]["image"] == r["image_shape"] and r["largest_tensor_word"] != ""),
+    ("01_ensemble", "a CLIP ViT-L/14 image encoder that diffusers runs on every generated image by default",
+     "diffusers' StableDiffusionPipeline calls its safety checker on every output unless it is removed: its code, "
+     "not a measured number (chapter 2, lds.pipeline.safety)"),
+    ("01_ensemble", "so they grow with the ratio of positions",
+     lambda r: r["positions_ratio"] < r["compression_ratio"] * 2 and r["sd15_positions_ratio"] == 64),
+    ("01_ensemble", "far more than its {glue:text}`sd15_positions_ratio` times fewer",
+     lambda r: r["sd15_flops_ratio"] > 5 * r["sd15_positions_ratio"]),
+    ("01_ensemble", "do not ship in a Stable Diffusion download at all",
+     lambda r: r["n_networks_generation"] >= 3 and r["n_networks_training_extra"] == 2),
+    ("02_clip_filtered_web", "LAION is not used here: it was withdrawn in December 2023",
+     "a date of history and a fact of the code (no download): no measured number"),
+    ("02_clip_filtered_web", "3,812 emoji with their names in 14 languages",
+     "the corpus's size and languages, and 'every pair' is every pair the code scores: counts fixed by the corpus"),
+    ("02_clip_filtered_web", "LAION-400M kept pairs whose CLIP ViT-B/32 cosine was at least 0.30",
+     "LAION's published thresholds (schuhmann2021laion400m, schuhmann2022laion5b): a fact of the sources"),
+    ("02_clip_filtered_web", "lds-mini's CLIP saw 60% English captions; OpenAI's saw English almost only",
+     "lds-mini's recorded training configuration (training_config.json: clip_web english_share 0.6) and OpenAI's "
+     "published data: facts of the recipe and the source, not of this run"),
+    ("02_clip_filtered_web", "most emoji appeared many times in the 80,000-pair",
+     lambda r: r["drawn_well"]["median_expected_pairs"] > 5),
+    ("02_clip_filtered_web", "never appeared in that web at all",
+     lambda r: r["training_web_absent"] >= 0 and r["training_web_no_own_name"] >= r["training_web_absent"]),
+    ("02_clip_filtered_web", "of the grid's prompts were never drawn",
+     "'never drawn right' is the count's definition (top5_before == 0 over 8 seeds in unet_balance.json)"),
+    ("02_clip_filtered_web", "are barely related (rank correlation",
+     lambda r: abs(r["balance_spearman_pairs_before"]) < 0.3),
+    ("02_clip_filtered_web", "continued the same U-Net with every {term}`shape family`",
+     lambda r: r["balance_grid_top5_after"] > r["balance_grid_top5_before"]),
+    ("02_clip_filtered_web", "drew the apple in at least half the seeds",
+     "'at least half' is the definition of across_drawn_n in the cell (2 * drawn >= seeds)"),
+    ("02_clip_filtered_web", "languages the synthetic web never showed the apple under its own name",
+     "'never showed' and 'removed every such pair' are the definitions of across_never_n and across_filtered_n"),
+    ("02_clip_filtered_web", "names kept at least one pair and still do not draw it",
+     lambda r: r["across_kept_not_drawn_n"] > 0),
+    ("02_clip_filtered_web", "it did change what the model\ncan draw",
+     lambda r: r["balance_grid_top5_after"] > r["balance_grid_top5_before"]),
+    ("02_clip_filtered_web", "among them every\ngrey family silhouette",
+     lambda r: r["aesthetic_achromatic_by_kind"].get("person", 0) > 0 and r["aesthetic_threshold"] > 0
+     and r["aesthetic_kept_by_kind"]["face"] > 0.5 > r["aesthetic_kept_by_kind"]["hand"]),
+    ("02_clip_filtered_web", "Every pair, in any of 14 languages",
+     "every pair of the web is scored by the code, by construction: no measured number"),
+    ("02_clip_filtered_web", "yet every pair receives a place relative to every other",
+     "every pair is scored on one scale by construction; the AUC beside it is the separate claim 3, computed"),
+    ("02_clip_filtered_web", "for most of the corpus, nearness here does track",
+     lambda r: r["kind_agreement"] > 0.5 and r["kind_agreement"] > 2 * r["kind_agreement_chance"]),
+    ("02_clip_filtered_web", "and the paper's dog is an animal",
+     lambda r: "animals" in r["kind_agreement_weakest"] and r["near_pair"]["image_percentile"] >= 90
+     and not r["claim5_far_is_far"]),
+    # ---- chapters 03-06
+    # ---- chapters 07-09
+    ("07_denoising", "70% is a line a reader can check by eye against the histogram: with 16 runs it means at least 12",
+     "arithmetic of the stated threshold at the full-size 16 runs (12 of 16; a fair coin reaches 12 or more with "
+     "probability 0.038); no measured number"),
+    ("07_denoising", "One seed is shown; the verdict rests on every prompt and seed of claim 15's runs",
+     "'every' names what the code loops over (order_runs, all of them); 15 is a claim number"),
+    ("07_denoising", "at every band cutoff and settling tolerance tried",
+     lambda r: r["order_outline_first_min"] == min(v["outline_first"] for v in r["order_sensitivity"].values())
+     and r["order_outline_first_min"] <= r["order_outline_first_share"]),
+    ("07_denoising", "but lds-mini never saw the words \"Gaussian\" or \"noise\" in a caption",
+     lambda r: r["noise_prompt_words_in_captions"] == 0),
+    ("07_denoising", "a reminder that a default need not be the majority of anything",
+     "a hypothetical: what an exception would mean; 'majority' rests on no measured number"),
+    ("08_guidance", "more than half of what agreement gained over the unprompted image is lost for",
+     lambda r: r["agreement_collapsed"] == sum(a["lost_at_top"] > 0.5 for a in r["agreement_by_prompt"].values())),
+    ("08_guidance", "\"commodity\", is a token lds-mini never trained",
+     lambda r: r["prompt_in_corpus_captions"] == 0),
+    # ---- chapters 10-12
+    ("10_claims", "a vocabulary file that can never have exactly 49,152 entries",
+     "an example of a rule's ceiling: CLIP's vocabulary file has 49,408 entries by construction (chapter 5), so no "
+     "measurement can give the paper's 49,152"),
+    ("11_model_card", "most of those rows were never trained",
+     lambda r: r["vocabulary_share_seen"] < 0.5),
+    ("11_model_card", "tells almost every emoji apart",
+     lambda r: r["clip_en_name_top1"] >= 0.9),
+    ("12_audits", "would draw the unmarked variant every time",
+     lambda r: r["tone_base_captioned"] == 1.0),
+    ("12_audits", "names each emoji in every language of the CLDR names",
+     "the languages audit's spec names each emoji in all 14 CLDR languages by construction "
+     "(tests/test_ch12_audits.py::test_languages_audit_covers_all_14)"),
+]
