@@ -48,11 +48,10 @@ def training_web(folder: Path, pipe, corpus, workdir: Path):
     import numpy as np
 
     from lds.instruments.ranking import recorded_training_web
-    from lds.instruments.vectorspace import web_clip
 
     path = workdir / "web.npz"
     if not path.exists():
-        web, scores, keep = recorded_training_web(web_clip(pipe), corpus, folder)
+        web, scores, keep = recorded_training_web(pipe, corpus)
         np.savez(path, image=web["image"], lang=web["lang"], caption=web["caption"].astype(str),
                  matched=web["matched"], score=scores, keep=keep)
     return dict(np.load(path))

@@ -66,15 +66,20 @@ def test_reports_at_shares_ordered():
     assert set(reps["default"]["matched_by_language"]) == set(LANGUAGES)
 
 
-def test_score_web_equals_pairwise_clip_score(pipe):
+def test_scoring_distinct_images_once_equals_scoring_pair_by_pair(pipe):
     from lds.models.clip import clip_score
 
     clip = vectorspace.web_clip(pipe)
     corpus = load_corpus()
     web = sample_web(corpus, WebConfig(pairs=64))
-    ws = vectorspace.score_web(clip, corpus, web)
+    ws = clip_score(clip.model, clip.tokenizer, (corpus.rgb(), web["image"]), web["caption"])
     ref = clip_score(clip.model, clip.tokenizer, corpus.rgb()[web["image"]], web["caption"])
-    assert np.allclose(ws.scores, ref, atol=1e-5)
+    assert ws.image_embeds.shape[0] == len(corpus) and len(ws.captions) < len(web["caption"])
+    assert np.allclose(ws.scores, ref.scores, atol=1e-5)
+    known = clip_score(clip.model, clip.tokenizer, (corpus.rgb(), web["image"][:32]), web["caption"][:32])
+    again = clip_score(clip.model, clip.tokenizer, (corpus.rgb(), web["image"]), web["caption"], bank=ws.image_embeds,
+                       known=known)
+    assert np.allclose(again.scores, ws.scores, atol=1e-6)
 
 
 # -- the executed chapter --------------------------------------------------------------------------

@@ -84,12 +84,14 @@ def test_zipf_sweep_reuses_embedded_captions_without_changing_the_result(pipe):
     from lds.instruments import ranking
     from lds.instruments import vectorspace
     from lds.data.corpus import WebConfig, load_corpus, sample_web
+    from lds.models.clip import clip_score
 
     clip = vectorspace.web_clip(pipe)
     corpus = load_corpus()
     cfg = WebConfig(pairs=2000, zipf_s=0.5, seed=4)
     image_embeds = vectorspace.embed_corpus(clip, corpus)
-    ws = vectorspace.score_web(clip, corpus, sample_web(corpus, cfg), image_embeds)
+    web = sample_web(corpus, cfg)
+    ws = clip_score(clip.model, clip.tokenizer, (corpus.rgb(), web["image"]), web["caption"], bank=image_embeds)
     plain = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds)
     reused = ranking.zipf_sweep(clip, corpus, cfg, [0.0, 0.5], 0.3, image_embeds, known=ws)
     assert plain == reused

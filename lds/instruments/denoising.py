@@ -107,38 +107,27 @@ def gesture_variants(corpus, name: str, lang: str = "en") -> list[int]:
 def training_tone_shares(pipe, corpus, variants: list[int], prompt: str | None = None) -> dict | None:
     """How the gesture's tones were represented in the web lds-mini was trained on.
 
-    Redraws the synthetic web from the model's ``training_config.json`` and keeps the pairs
-    showing the gesture. ``web``: shares among all those pairs; ``kept``: among those that pass the
-    CLIP filter (threshold from ``filter_report.json``, scores from the shipped CLIP), the pairs
-    the U-Net saw; ``captioned``: among pairs whose caption is exactly ``prompt``.
-    Returns None for a model without those files (SD 1.5: its data are not available).
+    The pairs showing the gesture in the training web, rebuilt from the model's records
+    (:func:`lds.instruments.ranking.recorded_training_web`). ``web``: shares among all those pairs;
+    ``kept``: among those that pass the CLIP filter, the pairs the U-Net saw; ``captioned``: among pairs
+    whose caption is exactly ``prompt``. Returns None for a model without those records (SD 1.5: its data
+    are not available).
     """
-    import json
+    from lds.instruments.ranking import recorded_training_web
 
-    from lds.data.corpus import WebConfig, sample_web
-    from lds.pipeline.loading import model_source
-
-    folder = model_source(pipe).folder
-    if folder is None or not (folder / "training_config.json").is_file():
+    recorded = recorded_training_web(pipe, corpus, images=variants)
+    if recorded is None:
         return None
-    cfg = json.loads((folder / "training_config.json").read_text())
-    web = sample_web(corpus, WebConfig(**cfg["web"]))
+    web, _, keep = recorded
     tones = [corpus.records[i]["tone"] for i in variants]
     tone_of = dict(zip(variants, tones))
-    rows = np.nonzero(np.isin(web["image"], variants))[0]
-    labels = [tone_of[int(web["image"][r])] for r in rows]
-    out = {"pairs": int(len(rows)), "web": tone_shares(labels, tones)}
-    report = folder / "filter_report.json"
-    if report.is_file() and (folder / "clip").is_dir() and len(rows):
-        from lds.models.clip import clip_score, load_clip
-
-        clip = load_clip(folder / "clip", pipe.text_encoder)
-        scores = clip_score(clip, pipe.tokenizer, corpus.rgb()[web["image"][rows]], web["caption"][rows])
-        keep = scores >= json.loads(report.read_text())["threshold"]
+    labels = [tone_of[int(i)] for i in web["image"]]
+    out = {"pairs": int(len(labels)), "web": tone_shares(labels, tones)}
+    if len(labels):
         out["kept_pairs"] = int(keep.sum())
         out["kept"] = tone_shares([l for l, k in zip(labels, keep) if k], tones)
     if prompt is not None:
-        cap = [l for l, r in zip(labels, rows) if str(web["caption"][r]).lower() == prompt.lower()]
+        cap = [l for l, c in zip(labels, web["caption"]) if str(c).lower() == prompt.lower()]
         out["captioned_pairs"] = len(cap)
         out["captioned"] = tone_shares(cap, tones)
     return out

@@ -84,5 +84,5 @@ def clip_agreement(clip_model, tokenizer, images: torch.Tensor, prompt: str) -> 
     from lds.models.clip import clip_score
 
     x = to_size(images, clip_model.config.vision_config.image_size)
-    return torch.from_numpy(clip_score(clip_model, tokenizer, x, [prompt] * len(x)))
+    return torch.from_numpy(clip_score(clip_model, tokenizer, x, [prompt] * len(x)).scores)
 

@@ -109,20 +109,38 @@ def caption_exposure(web: dict, keep: np.ndarray, corpus: Corpus, names: list[st
     return out
 
 
-def recorded_training_web(clip, corpus: Corpus, folder, image_embeds=None):
-    """A trained model's filtered web, rebuilt from its records in ``folder``: the web drawn from
-    ``training_config.json``'s configuration, scored by ``clip`` (a :class:`lds.instruments.vectorspace.WebCLIP`, the model's
-    own) and kept at the threshold ``filter_report.json`` recorded. Returns (web, scores, keep)."""
+def recorded_training_web(pipe, corpus: Corpus, clip=None, bank=None, images=None):
+    """The filtered web ``pipe`` was trained on, rebuilt from its records: the web drawn from its training
+    configuration (:meth:`lds.pipeline.loading.ModelSource.training_config`), scored by its own CLIP
+    (``clip``, a :class:`lds.instruments.vectorspace.WebCLIP`, loaded unless given) and kept at the threshold
+    its ``filter_report.json`` recorded. ``bank``: the corpus's image embeddings by that CLIP, if computed
+    already; ``images``: only the pairs that show these corpus images (a gesture's tones), scored alone, each
+    pair's image embedded in turn (a few pairs cost a few embeddings; batched otherwise than the whole web's,
+    a score can differ from the whole web's in its last bit, 1e-7). Returns (web, scores, keep), or None for a model without those records (SD 1.5: its data are not available)."""
     import json
-    from pathlib import Path
 
-    from lds.instruments.vectorspace import score_web
+    from lds.models.clip import clip_score
+    from lds.pipeline.loading import model_source
 
-    folder = Path(folder)
-    web = sample_web(corpus, WebConfig(**json.loads((folder / "training_config.json").read_text())["web"]))
-    threshold = json.loads((folder / "filter_report.json").read_text())["threshold"]
-    scores = score_web(clip, corpus, web, image_embeds).scores
-    return web, scores, scores >= threshold
+    source = model_source(pipe)
+    config = source.training_config()
+    report = source.folder / "filter_report.json" if source.folder else None
+    if config is None or report is None or not report.is_file():
+        return None
+    if clip is None:
+        from lds.instruments.vectorspace import web_clip
+
+        clip = web_clip(pipe)
+    web = sample_web(corpus, WebConfig(**config["web"]))
+    pairs = (corpus.rgb(), web["image"])
+    if images is not None:
+        web = {k: v[np.isin(web["image"], images)] for k, v in web.items()}
+        pairs, bank = corpus.rgb()[web["image"]], None
+    if len(web["image"]):
+        scores = clip_score(clip.model, clip.tokenizer, pairs, web["caption"], bank=bank).scores
+    else:  # no pair shows the images asked for
+        scores = np.zeros(0, np.float32)
+    return web, scores, scores >= json.loads(report.read_text())["threshold"]
 
 
 def name_across_languages(pipe, web: dict, keep: np.ndarray, corpus: Corpus, name: str, n_seeds: int = 8,
@@ -179,28 +197,20 @@ def zipf_sweep(clip, corpus: Corpus, cfg: WebConfig, zipf_values, drop_share: fl
     """:func:`survival` for webs drawn at each popularity skew, each filtered at ``drop_share``.
 
     Everything but ``zipf_s`` stays as in ``cfg`` (same seed, size, languages and noise). The captions
-    of all the webs are embedded once, so the sweep costs about one web's scoring; ``known`` (a
-    :class:`lds.instruments.vectorspace.WebScores` of a web scored already) saves embedding its captions again.
+    of all the webs are embedded once (all the webs are scored as one), so the sweep costs about one web's
+    scoring; ``known`` (a :class:`lds.models.clip.PairScores` of a web scored already) saves embedding its
+    captions again.
     """
-    import torch
-
     from lds.data.clip_filter import threshold_for_share
-    from lds.instruments.vectorspace import embed_captions
+    from lds.models.clip import clip_score
 
     webs = {float(s): sample_web(corpus, dataclasses.replace(cfg, zipf_s=float(s))) for s in zipf_values}
-    captions = np.unique(np.concatenate([w["caption"].astype(str) for w in webs.values()]))
-    if known is None:
-        text = embed_captions(clip, captions)
-    else:  # the same captions embed to the same vectors: take what was embedded, embed the rest
-        have = {c: k for k, c in enumerate(known.captions.astype(str))}
-        new = [c for c in captions if c not in have]
-        fresh = embed_captions(clip, new) if new else known.text_embeds[:0]
-        fresh_row = {c: k for k, c in enumerate(new)}
-        text = torch.stack([known.text_embeds[have[c]] if c in have else fresh[fresh_row[c]] for c in captions])
+    every = clip_score(clip.model, clip.tokenizer, (corpus.rgb(), np.concatenate([w["image"] for w in webs.values()])),
+                       np.concatenate([w["caption"] for w in webs.values()]), bank=image_embeds, known=known).scores
+    ends = np.cumsum([len(w["image"]) for w in webs.values()])
     out = {}
-    for s, web in webs.items():
-        index = np.searchsorted(captions, web["caption"].astype(str))
-        scores = (image_embeds[torch.from_numpy(web["image"])] * text[torch.from_numpy(index)]).sum(-1).numpy()
+    for (s, web), end in zip(webs.items(), ends):
+        scores = every[end - len(web["image"]):end]
         keep = scores >= threshold_for_share(scores, drop_share)
         out[s] = survival(web, keep, corpus, dataclasses.replace(cfg, zipf_s=s))
     return out

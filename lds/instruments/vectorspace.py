@@ -3,9 +3,9 @@
 Chapter 2 (CLIP and the filtered web) explains it; :mod:`lds.data.clip_filter` holds the thresholds.
 
 Every image and every caption becomes a unit vector; the CLIP score of a pair is the cosine of
-their angle (:func:`lds.models.clip.clip_score`). Scoring a web of many thousand pairs only needs one
-embedding per distinct image and per distinct caption, so :func:`score_web` embeds each once and
-takes dot products: the same numbers as scoring pair by pair, for a fraction of the work.
+their angle. Scoring a web of many thousand pairs only needs one embedding per distinct image and per
+distinct caption, so :func:`lds.models.clip.clip_score` embeds each once and takes dot products: the
+same numbers as scoring pair by pair, for a fraction of the work.
 """
 
 from __future__ import annotations
@@ -63,17 +63,8 @@ def web_clip(pipe) -> WebCLIP:
 
 
 # ----------------------------------------------------------------------------------------------
-# Scoring the web
+# Embedding and scoring the web
 # ----------------------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class WebScores:
-    scores: np.ndarray  # (pairs,) cosine of each pair's image and caption
-    image_embeds: torch.Tensor  # (corpus images, D), unit norm
-    captions: np.ndarray  # distinct captions in the web
-    caption_index: np.ndarray  # (pairs,) row of ``text_embeds`` for each pair
-    text_embeds: torch.Tensor  # (distinct captions, D), unit norm
-
 
 def embed_corpus(clip: WebCLIP, corpus: Corpus) -> torch.Tensor:
     from lds.models.clip import image_embeds
@@ -85,15 +76,6 @@ def embed_captions(clip: WebCLIP, captions) -> torch.Tensor:
     from lds.models.clip import text_embeds
 
     return text_embeds(clip.model, clip.tokenizer, list(captions))
-
-
-def score_web(clip: WebCLIP, corpus: Corpus, web: dict, image_embeds: torch.Tensor | None = None) -> WebScores:
-    """CLIP score of every pair of the web (each distinct image and caption embedded once)."""
-    img = embed_corpus(clip, corpus) if image_embeds is None else image_embeds
-    captions, index = np.unique(web["caption"].astype(str), return_inverse=True)
-    txt = embed_captions(clip, captions)
-    scores = (img[torch.from_numpy(web["image"])] * txt[torch.from_numpy(index)]).sum(-1).numpy()
-    return WebScores(scores, img, captions, index, txt)
 
 
 def matched_auc(scores: np.ndarray, matched: np.ndarray, other: np.ndarray) -> float:

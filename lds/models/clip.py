@@ -239,8 +239,20 @@ def text_embeds(model, tokenizer, captions, batch_size: int = 1024) -> torch.Ten
     return torch.cat(out) if out else torch.zeros(0, model.config.projection_dim)
 
 
-def clip_score(model, tokenizer, images, captions) -> np.ndarray:
-    """Cosine similarity of each image with its caption: the number LAION thresholded.
+@dataclasses.dataclass
+class PairScores:
+    """What :func:`clip_score` returns: the score of every pair, and the embeddings it took them from."""
+
+    scores: np.ndarray  # (pairs,) cosine of each pair's image and caption
+    image_embeds: torch.Tensor  # (distinct images, D), unit norm: the corpus's, for a web of corpus images
+    captions: np.ndarray  # the distinct captions, sorted
+    caption_index: np.ndarray  # (pairs,) row of ``text_embeds`` for each pair
+    text_embeds: torch.Tensor  # (distinct captions, D), unit norm
+
+
+def clip_score(model, tokenizer, images, captions, *, bank: torch.Tensor | None = None,
+               known: PairScores | None = None) -> PairScores:
+    """Cosine similarity of each image with its caption (``.scores``): the number LAION thresholded.
 
     ``images`` may be an array of images, or a pair ``(unique_images, index)`` so that a web of many
     pairs over few images embeds each image once; captions are embedded once per unique caption.
@@ -248,11 +260,19 @@ def clip_score(model, tokenizer, images, captions) -> np.ndarray:
     if isinstance(images, tuple):
         unique_images, image_index = images
     else:
-        unique_images, image_index = images, np.arange(len(images))
-    img = image_embeds(model, unique_images)[torch.as_tensor(image_index)]
-    unique_captions, caption_index = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
-    txt = text_embeds(model, tokenizer, list(unique_captions))[torch.as_tensor(caption_index)]
-    return (img * txt).sum(-1).numpy()
+        distinct_images, image_index = images, np.arange(len(images))
+    img = image_embeds(model, distinct_images) if bank is None else bank
+    captions, caption_index = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
+    if known is None:
+        txt = text_embeds(model, tokenizer, list(captions))
+    else:  # the same captions embed to the same vectors: take what was embedded, embed the rest
+        have = {c: k for k, c in enumerate(known.captions.astype(str))}
+        new = [c for c in captions if c not in have]
+        fresh = text_embeds(model, tokenizer, new) if new else known.text_embeds[:0]
+        fresh_row = {c: k for k, c in enumerate(new)}
+        txt = torch.stack([known.text_embeds[have[c]] if c in have else fresh[fresh_row[c]] for c in captions])
+    scores = (img[torch.as_tensor(image_index)] * txt[torch.as_tensor(caption_index)]).sum(-1).numpy()
+    return PairScores(scores, img, captions, caption_index, txt)
 
 
 @torch.no_grad()

@@ -377,7 +377,7 @@ class Trainer:
 
         corpus = self.corpus()
         web = sample_web(corpus, self.cfg.web)
-        scores = clip_score(self.clip_model(), self.tokenizer(), (corpus.rgb(), web["image"]), web["caption"])
+        scores = clip_score(self.clip_model(), self.tokenizer(), (corpus.rgb(), web["image"]), web["caption"]).scores
         threshold = threshold_for_share(scores, self.cfg.filter.drop_share)
         report = filter_report(web, scores, threshold, corpus)
         np.savez(self.workdir / "web.npz", image=web["image"], lang=web["lang"],
