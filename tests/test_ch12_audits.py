@@ -46,3 +46,27 @@ def test_languages_audit_covers_all_14(records):
 
 def test_report_opens_offline(records):
     assert records["report_offline"] is True
+
+
+def test_shares_are_shown_as_percentages_with_their_references(records):
+    """Issue 27: no raw dict in the prose; the unmarked share is read against one variant in six and the captions'
+    own share (each untoned name belongs to the unmarked image alone), and the English gap is in points."""
+    assert records["tone_base_uniform"] == pytest.approx(1 / 6, abs=1e-3)
+    assert records["tone_base_captioned"] == 1.0
+    for scale, share in records["tone_unmarked_share"].items():
+        assert f"{share:.0%} at guidance {scale}" in records["tone_unmarked_share_text"]
+    assert records["language_english_minus_others_points"] == round(100 * records["language_english_minus_others"])
+    assert -1 <= records["language_tokens_spearman"] <= 1
+
+
+def test_the_dial_word_follows_both_counts(records):
+    """'the dial adds to the default' only where the unmarked share rises among the images that show the emoji."""
+    above = sorted((s for s in CI["tone_scales"] if s > 0))
+    text = records["tone_dial_word"]
+    if len(above) < 2:
+        assert text.startswith("this run has one scale above 0")
+        return
+    lo, hi = f"{above[0]:g}", f"{above[-1]:g}"
+    right = records["tone_unmarked_share_when_drawn_right"]
+    rise_right = right.get(hi, 0) - right.get(lo, 0)
+    assert ("the dial adds to the default" in text) == (rise_right > 0.05)

@@ -70,3 +70,40 @@ def test_grid_prompts_the_main_stage_never_drew_are_drawn_by_the_shipped_weights
     # Measured (2026-12-03): 4 of 4 seeds each with the shipped weights; the main stage's U-Net alone: 0 of 8 each
     for prompt, r in ranks.items():
         assert (r < 5).sum() >= 3, (prompt, r.tolist())
+
+
+# -- prompts no training decision looked at (issue 27, item 6) ----------------------------------------
+
+def test_the_card_scores_prompts_no_training_decision_looked_at(executed):
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from lds.data.corpus import load_corpus
+    from lds.pipeline.loading import WEIGHTS_DIR
+    from lds.training.evaluate import KIND_GRID
+
+    r = executed("11_model_card")
+    ci = yaml.safe_load((Path(__file__).parent / "ci_parameters" / "11_model_card.yml").read_text())
+    assert r["untouched_prompts_n"] == ci["untouched_prompts"] == len(r["untouched_prompt_list"])
+    # none of them, nor any emoji of their shape families, is an evaluation prompt, a top-up or a grid prompt
+    corpus = load_corpus()
+    evaluation = json.loads((WEIGHTS_DIR / "lds-mini" / "evaluation.json").read_text())
+    base = {rec["names"]["en"]: rec["base"] for rec in corpus.records}
+    looked = {base[p] for p in evaluation["prompts"] + evaluation["by_kind_extra_prompts"]
+              + [q for qs in KIND_GRID.values() for q in qs]}
+    assert not looked & {base[p] for p in r["untouched_prompt_list"]}
+    assert r["untouched_families_excluded"] >= len(looked) and r["untouched_pool_emoji"] > 1000
+    # measured at full size (96 prompts, 2026-12-07): see the card; the prompt steers these too, far above the floor
+    assert r["eval_untouched_pixel_top5"] >= 0.6 and r["eval_untouched_uncond_pixel_top5"] < 0.1
+    gap = r["eval_untouched_pixel_top5"] - r["eval_en_pixel_top5"]
+    assert r["untouched_vs_tuned_word"] == ("about the same as" if abs(gap) <= 0.05 else "below" if gap < 0 else "above")
+
+
+def test_the_card_says_the_extension_did_not_fix_red_apple(executed):
+    r = executed("11_model_card")
+    at, after = r["red_apple_seeds_at_extension"], r["red_apple_seeds_after"]
+    assert after < at and r["red_apple_extension_word"].startswith("fewer")  # 3 of 8 at the extension, 0 of 8 after
+    assert r["balance_grid_word"] == ("raised" if r["grid_top5"] > r["grid_top5_before_balance"] else "did not raise")
+    assert r["training_hours"] == round(r["training_minutes"] / 60, 1) or abs(r["training_hours"] - r["training_minutes"] / 60) < 0.06
