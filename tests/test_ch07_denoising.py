@@ -27,20 +27,34 @@ def test_claim_15_coarse_before_fine(records):
     assert records["order_runs"] == len(leads) == records["order_prompts_count"] * records["order_seeds_count"] == 8
     share = sum(v > 0 for v in leads) / len(leads)
     assert records["order_outline_first_share"] == pytest.approx(share, abs=1e-3)
-    # the verdict follows from the recorded share against the stated threshold (70%, a hair of 10 points)
-    expected = "holds" if share > 0.8 else "holds with a qualifier" if share > 0.7 else "does not hold"
-    slow = records["order_low_settles_median"] > records["trajectory_steps"] / 2  # not "quickly"
-    if expected == "holds" and (records["order_median_lead"] < 2 or slow):
-        expected = "holds with a qualifier"
+    # the verdict is computed from its two parts: the order (outline first in more than 70% of runs) and the speed
+    # ("quickly": the outline settles in the first half of the loop); a failed part is never a qualifier
+    order, quick = share > 0.7, records["order_low_settles_median"] <= records["trajectory_steps"] / 2
+    assert [p["holds"] for p in c["parts"]] == [order, quick]
+    hair = order and share <= 0.8
+    expected = ("holds with a qualifier" if order and quick and hair else "holds" if order and quick
+                else "holds in part" if order or quick else "does not hold")
     assert c["verdict"] == expected
     assert "70%" in c["threshold"] and c["test"] and "8 trajectories" in c["counts"]
+    # the sensitivity table: 3 band cutoffs x 4 tolerances over the same runs, the default among them
+    sens = records["order_sensitivity"]
+    assert len(sens) == 12
+    assert sens["cutoff 0.25, tolerance 0.1"]["outline_first"] == pytest.approx(share, abs=1e-3)
+    assert records["order_low_settles_min"] <= records["order_low_settles_median"] <= records["order_low_settles_max"]
 
 
 def test_claim_16_step_counts(records):
     dist = records["steps_distance_to_most"]
     assert set(dist) == {"1", "3", "10"}
-    assert dist["1"] > dist["3"] > 0  # fewer steps end further from the finest walk
-    assert records["claim:16"]["verdict"] in ("holds", "holds with a qualifier")
+    assert dist["1"] > dist["3"] > 0  # fewer steps end further from the finest walk (median over the runs)
+    c = records["claim:16"]
+    depends, detail = dist["1"] > 0.02, records["steps_detail_trend_spearman"] > 0.8
+    assert [p["holds"] for p in c["parts"]] == [depends, detail]
+    assert c["verdict"] == ("holds" if depends and detail else "holds in part" if depends or detail else "does not hold")
+    assert "8 runs" in c["counts"]  # 4 prompts x 2 seeds at CI size, not one seed
+    # the summary's word follows the fine-band energy: fewer steps give more of it, not less, on lds-mini
+    energy = records["steps_high_energy"]
+    assert records["steps_fewer_word"].startswith("a rougher" if energy["1"] > energy["10"] else "a coarser")
 
 
 def test_seeds_differ(records):
@@ -82,8 +96,14 @@ def test_claim_23_skin_tones(records):
     assert all(f"'{g}'" in records["tone_exceptions"] for g in exceptions)
     assert (records["tone_not_drawn"] == "none") == (not not_drawn)
     assert all(f"'{g}'" in records["tone_not_drawn"] for g in not_drawn)
-    # the verdict follows its threshold: two thirds concentrate, and the captions explain it (100% unmarked)
-    assert records["claim:23"]["verdict"] == "holds with a qualifier"
+    # the verdict is computed from its parts: concentrated beyond the training pairs (two thirds of the gestures), and
+    # beyond the pairs captioned exactly with the prompt (which are 100% unmarked: the model cannot go beyond them)
+    c = records["claim:23"]
+    beyond = [g for g in drawn if summary[g]["generated_unmarked_share"] > summary[g]["captioned_unmarked_share"] + 0.1]
+    assert records["tone_beyond_captioned"] == len(beyond) == 0
+    assert [p["holds"] for p in c["parts"]] == [len(concentrated) >= 2 / 3 * len(drawn), False]
+    assert c["verdict"] == "holds in part"
+    assert "not tested" in c["note"]  # the first clause (a correct distribution would not influence the model)
 
 
 # Unit tests of lds.instruments.denoising's measures (no chapter execution needed)

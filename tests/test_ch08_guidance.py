@@ -39,7 +39,13 @@ def test_claims_21_22_measures_against_scale(records):
         assert all(0.0 <= v <= 1.0 for v in m["out_of_range"] + m["saturation"])
     assert records["distance_trend_spearman"] > 0.8
     assert records["pushed_over_gap_at_7_5"] == pytest.approx(7.5, rel=1e-3)  # the formula, step by step
-    assert records["claim:22"]["verdict"] == "holds with a qualifier"
+    # claim 22 from its parts: per step exactly s times the gap (the formula), and over whole images a distance that
+    # keeps rising above s = 1 for two thirds of the trained prompts
+    c = records["claim:22"]
+    rising = sum(v > 0.8 for v in records["distance_trend_by_prompt"].values())
+    assert records["distance_rising_prompts"] == rising
+    assert [p["holds"] for p in c["parts"]] == [True, rising >= 2]
+    assert c["verdict"] == ("holds" if rising >= 2 else "holds in part")
 
 
 def test_claim_21_tested_on_agreement_with_the_prompt(records):
@@ -50,10 +56,14 @@ def test_claim_21_tested_on_agreement_with_the_prompt(records):
         assert row["peak"] >= max(row["at_0"], row["at_top"])
     lost = sorted(row["lost_at_top"] for row in by_prompt.values())[1]  # the median of three
     assert records["agreement_lost_at_top"] == pytest.approx(lost, abs=1e-3)
-    early = sum(row["peak_scale"] < records["guidance_scales"][-1] for row in by_prompt.values()) / 3
-    expected = ("holds" if lost > 0.6 else "holds with a qualifier" if lost > 0.5 or early > 0.5 else "does not hold")
+    # two parts, each for two thirds of the prompts: saturates (peaks below the top), collapses (more than half lost)
+    peaked = sum(row["peak_scale"] < records["guidance_scales"][-1] and row["at_top"] < row["peak"] for row in by_prompt.values())
+    collapsed = sum(row["lost_at_top"] > 0.5 for row in by_prompt.values())
+    assert (records["agreement_peaked"], records["agreement_collapsed"]) == (peaked, collapsed)
     c = records["claim:21"]
-    assert c["verdict"] == expected
+    held = [peaked >= 2, collapsed >= 2]
+    assert [p["holds"] for p in c["parts"]] == held
+    assert c["verdict"] == ("holds" if all(held) else "holds in part" if any(held) else "does not hold")
     assert "half" in c["threshold"] and "3 trained prompts" in c["counts"]
     assert "colour saturation is a separate" in c["note"]
 
@@ -76,20 +86,34 @@ def test_claim_24_diversity_and_mean_image(records):
     # the ratio of two values recorded to 4 decimals: a relative tolerance (at_1 can be as small as 0.05)
     assert all(row["top_vs_s1"] == pytest.approx(row["at_top"] / row["at_1"], rel=1e-2, abs=2e-3) for row in shape.values())
     assert all(row["lowest"] <= min(row["at_1"], row["at_top"]) for row in shape.values())  # lowest from s = 1 up
-    expected = "holds" if fall > 0.15 else "holds with a qualifier" if fall > 0.1 else "does not hold"
-    if expected == "holds" and rebound > 0.05:
-        expected = "holds with a qualifier"
-    assert records["claim:24"]["verdict"] == expected
-    assert "a tenth" in records["claim:24"]["threshold"]
+    # two parts, each for two thirds of the prompts: narrowing (a fall of more than a tenth) and a mean image nearer
+    # the corpus mean at the top than at s = 1
+    narrowed = sum(row["fall"] > 0.1 for row in shape.values())
+    i1, means = records["guidance_scales"].index(1.0), records["mean_image_to_corpus_mean"]
+    nearer = sum(means[p][-1] < means[p][i1] for p in shape)
+    assert (records["diversity_narrowed"], records["mean_image_nearer_corpus_mean"]) == (narrowed, nearer)
+    c = records["claim:24"]
+    if narrowed >= 2 and nearer >= 2:
+        assert c["verdict"] in ("holds", "holds with a qualifier")
+    else:
+        assert [p["holds"] for p in c["parts"]] == [narrowed >= 2, nearer >= 2]
+        assert c["verdict"] == ("holds in part" if narrowed >= 2 or nearer >= 2 else "does not hold")
+    assert "a tenth" in c["threshold"] and "cross-attention" in c["note"]
+    # each prompt's shape is stated for that prompt, not as medians of separate quantities
+    assert all(f"'{p}' falls" in c["lds_mini"] for p in shape)
+    # the low end of the dial: the unprompted mean image against the corpus mean
+    assert records["mean_to_corpus_at_0_max"] == pytest.approx(max(means[p][0] for p in shape), abs=1e-3)
 
 
 def test_unmarked_default_across_the_dial(records):
     shares = records["unmarked_share_by_scale"]
     assert len(shares) == len(records["guidance_scales"]) and all(0.0 <= v <= 1.0 for v in shares)
-    assert records["default_gesture_seeds"] == 4  # tests/ci_parameters/08_guidance.yml
-    assert records["unmarked_share_peak"] == max(shares)
-    assert records["unmarked_share_peak_scale"] == records["guidance_scales"][shares.index(max(shares))]
-    assert records["unmarked_share_at_1"] == shares[records["guidance_scales"].index(1.0)]
+    assert records["default_gesture_seeds"] == 8  # tests/ci_parameters/08_guidance.yml: chapter 7's n_tone_seeds
+    trace = records["default_gesture_trace"]
+    assert records["unmarked_count_at_1"] == trace["1"]["unmarked"]
+    assert records["unmarked_share_at_1"] == pytest.approx(trace["1"]["unmarked"] / trace["1"]["n"], abs=1e-3)
+    assert records["default_shows_at_0"] == trace["0"]["shows"]
+    assert all(v["unmarked_shown"] <= min(v["unmarked"], v["shows"]) for v in trace.values())
 
 
 def test_dial_over_precomputed_images():

@@ -47,3 +47,14 @@ def test_shared_quantity_is_stated_once(executed, quantity, recorded_in, record_
     stated = re.findall(pattern, _stdout(stated_in))
     assert stated, f"{stated_in} no longer states the {quantity}; update this test"
     assert {int(s.replace(",", "")) for s in stated} == {value}, (quantity, stated, value)
+
+
+def test_unmarked_hand_counted_once(executed):
+    """Chapter 8 traces chapter 7's skin-tone count along the dial on chapter 7's seeds (issue 27: 'waving hand' was
+    95% unmarked at guidance 1 in chapter 7, 40 seeds, and 75% in chapter 8, 8 of them). At guidance 1 and at chapter
+    7's guidance the two chapters count the same images, so they state the same share."""
+    ch7, ch8 = executed("07_denoising"), executed("08_guidance")
+    gesture = ch8["default_gesture"]
+    row = ch7["tone_summary"][gesture]
+    assert ch8["unmarked_share_at_1"] == pytest.approx(row["unguided_unmarked_share"], abs=1e-3)
+    assert ch8["unmarked_share_at_7_5"] == pytest.approx(row["generated_unmarked_share"], abs=1e-3)
