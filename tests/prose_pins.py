@@ -125,11 +125,10 @@ PINS: list[tuple[str, str, object]] = [
     ("06_cross_attention", "Everything outside the prompt's words", "a definition of the untyped slots"),
     ("06_cross_attention", "correlation at least 0.99 for every word", "the threshold of tests/test_attention_daam.py"),
     ("06_cross_attention", "The images show whether the modifier acted anyway", "no measured word; the counts are glued"),
-    ("06_cross_attention", "In lds-mini these words are tokens it never saw in training",
-     lambda r: r["style_tokens_unseen"] > 0),
+    ("06_cross_attention", "tokens never occurred in training", lambda r: r["style_tokens_unseen"] > 0),
     ("06_cross_attention", "every region of the image spends its budget across the 77 slots at every step",
      lambda r: abs(r["share_sum"] - 1) < 1e-4 and r["slots_total"] == 77),
-    ("06_cross_attention", "but to lds-mini these are tokens it never saw", lambda r: r["style_tokens_unseen"] > 0),
+    ("06_cross_attention", "tokens are ones it never", lambda r: r["style_tokens_unseen"] > 0),
     # ---- chapters 07-09
     ("07_denoising", "70% is a line a reader can check by eye against the histogram: with 16 runs it means at least 12",
      "arithmetic of the stated threshold at the full-size 16 runs (12 of 16; a fair coin reaches 12 or more with "

@@ -58,3 +58,19 @@ def test_unmarked_hand_counted_once(executed):
     row = ch7["tone_summary"][gesture]
     assert ch8["unmarked_share_at_1"] == pytest.approx(row["unguided_unmarked_share"], abs=1e-3)
     assert ch8["unmarked_share_at_7_5"] == pytest.approx(row["generated_unmarked_share"], abs=1e-3)
+
+
+def test_blank_and_achromatic_counts_are_the_datasheets(executed):
+    """Chapter 2 counts the images its taste scores 0 as blank and achromatic apart; the datasheet states both counts
+    (once '85 blank images' on one page and '23 images are empty' on the other, issue 27 / r1 #10)."""
+    r = executed("02_clip_filtered_web")
+    text = re.sub(r"\s+", " ", (ROOT / "book" / "datasheet.md").read_text(encoding="utf-8"))
+    assert f"{r['aesthetic_blank_images']} images are empty" in text
+    assert f"A further {r['aesthetic_achromatic']} drawings are achromatic" in text
+
+
+def test_token_rows_seen_in_training_are_counted_once(executed):
+    """The model card and chapter 5 state how many token rows ever met a training caption (issue 27 / r3 F21: 7,213 on
+    the card, which left out the start and end tokens, against 7,215 in chapter 5); both now call
+    lds.instruments.token_stats.corpus_token_ids."""
+    assert executed("11_model_card")["vocabulary_seen_in_corpus"] == executed("05_tokenization")["corpus_token_ids"]
