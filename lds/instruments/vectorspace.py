@@ -84,7 +84,8 @@ def matched_auc(scores: np.ndarray, matched: np.ndarray, other: np.ndarray) -> f
     (``scipy.stats.mannwhitneyu``)."""
     from scipy.stats import mannwhitneyu
 
-    a, b = scores[matched], scores[other]
+    # in float64: scipy sums the ranks in the scores' own dtype, and float32 loses the last of 10^8 counted pairs
+    a, b = np.asarray(scores[matched], np.float64), np.asarray(scores[other], np.float64)
     if len(a) == 0 or len(b) == 0:
         return float("nan")
     return float(mannwhitneyu(a, b).statistic / (len(a) * len(b)))
