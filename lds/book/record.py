@@ -38,6 +38,19 @@ def record(name: str, value, display: bool = False):
     return value
 
 
+def word(name: str, *cases: tuple[bool, str], otherwise: str) -> str:
+    """Record the word the prose uses for a number, computed from it: the first ``(condition, word)`` whose
+    condition holds, else ``otherwise``. ``name`` must end in ``_word``; the prose pastes it with
+    ``{glue:text}`name```, so a comparative ("falls", "about as rarely as") follows its number when the
+    number moves, in the book and in a reader's rerun (tests/test_words.py checks the prose for such words).
+    """
+    if not name.endswith("_word"):
+        raise ValueError(f"a computed word's name ends in '_word' (tests/test_words.py looks for it), got {name!r}")
+    chosen = next((w for condition, w in cases if condition), otherwise)
+    record(name, chosen)
+    return chosen
+
+
 def part(text: str, holds, evidence: str) -> dict:
     """One part of a claim: what it says, whether the chapter's test finds it (a bool from recorded values), and
     the number that decides it. For :func:`claim`'s ``parts``."""
