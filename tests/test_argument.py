@@ -107,12 +107,13 @@ def parameters(nb: Path) -> dict:
 
 
 def recorded_names(nb: Path) -> list[re.Pattern]:
-    """Patterns for the names the notebook's code records (``record("name", ...)``, f-strings as wildcards)."""
+    """Patterns for the names the notebook's code records (``record("name", ...)`` and computed words,
+    ``word("name_word", ...)``; f-strings as wildcards)."""
     pats = []
     for c in _cells(nb):
         if c["cell_type"] != "code":
             continue
-        for fstring, name in re.findall(r"record\((f?)\"([^\"]+)\"", c["text"]):
+        for fstring, name in re.findall(r"\b(?:record|word)\((f?)\"([^\"]+)\"", c["text"]):
             if fstring:
                 pats.append(re.compile("^" + re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name)) + "$"))
             else:
