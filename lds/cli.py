@@ -7,6 +7,7 @@
     lds rerun CHAPTER [-p NAME VALUE]... [--model M] [--out DIR] [--batch prompts.csv]
     lds audit SPEC|NAME [--out DIR] [--set KEY=VALUE]... [--part I/N]   (also: accelerate launch -m lds audit ...)
     lds audit merge DIR... --out DIR
+    lds export-web FOLDER [--model M]          the model's graphs for the live pages (ONNX, tokenizer.json, live.json)
 
 Imports stay inside the commands: ``lds --help`` does not load torch, and ``lds generate`` loads
 no more than a plain diffusers script would.
@@ -192,6 +193,25 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_export_web(args) -> int:
+    from lds.pipeline.loading import ModelNotFoundError, load_pipeline
+    from lds.web.export import MANIFEST, ExportError, export_web
+
+    folder = Path(args.folder)
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / MANIFEST).is_file())):
+        print(f"error: {folder} exists and is not an earlier export (no {MANIFEST}); choose a new or empty folder, "
+              "so that nothing else in it is overwritten.", file=sys.stderr)
+        return 2
+    try:
+        export = export_web(load_pipeline(args.model, allow_download=args.allow_download), folder)
+    except (ModelNotFoundError, ExportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"done: {folder} ({export.total_bytes / 1e6:.1f} MB: {', '.join(f['path'] for f in export.manifest['files'].values())}, "
+          f"{MANIFEST}). A built book reads it from _build/html/_static/live/model/.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lds", description="Latent diffusion, taken apart: the book's companion tool.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -247,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--part", default=None, help="I/N: run only this share of the shards (one laptop of N)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_audit)
+
+    s = sub.add_parser("export-web", help="export the model for the live pages: ONNX graphs, tokenizer.json, live.json")
+    s.add_argument("folder", help="where to write (a new or empty folder, or an earlier export)")
+    s.add_argument("--model", default="lds-mini", help="'lds-mini' (default) or a local diffusers folder small enough "
+                                                        "for a browser (DDIM scheduler)")
+    s.add_argument("--allow-download", action="store_true", help="allow downloading a hub model")
+    s.set_defaults(func=cmd_export_web)
     return p
 
 

@@ -50,7 +50,7 @@ function urlSettings() {
 // The controls a figure needs; `read()` returns the settings, or null (and says why) when one is out of range.
 function controls(fig, want, onRun) {
   const s = urlSettings();
-  const form = el("form", { class: "controls" });
+  const form = el("form", { class: "controls", novalidate: "" });  // our own message, not the browser's bubble
   const inputs = {};
   if (want.includes("prompt")) {
     inputs.prompt = el("textarea", { maxlength: "100000", "aria-label": "prompt", dir: "auto" });

@@ -10,6 +10,11 @@ import { checkSteps, predOriginalSample, setTimesteps, step } from "./scheduler.
 import { randn } from "./noise.js";
 import { toRGBA } from "./image.js";
 
+// onnxruntime's run() settles without giving the worker's event loop a turn, so a "cancel" message
+// would wait until the loop ends; a message to ourselves lets it in between steps.
+const channel = new MessageChannel();
+const yieldToMessages = () => new Promise((resolve) => { channel.port1.onmessage = resolve; channel.port2.postMessage(0); });
+
 export class Cancelled extends Error {
   constructor() { super("cancelled"); this.name = "Cancelled"; }
 }
@@ -21,6 +26,23 @@ export class Pipeline {
     this.spec = model.manifest.tokenizer;
     this.scheduler = model.manifest.scheduler;
     this.uncond = null;  // the empty prompt's embeddings, the same for every generation
+  }
+
+  // One call of each graph at load time: onnxruntime prepares its kernels on a session's first run,
+  // which would otherwise be paid by the reader's first image. Also encodes the empty prompt once.
+  async warmUp() {
+    const { ort, manifest } = this;
+    const [c, h, w] = manifest.unet.latent_shape;
+    this.uncond = await this.encode(this.tokenize("").ids);
+    const d = manifest.text_encoder.hidden_size;
+    const feeds = {
+      sample: new ort.Tensor("float32", new Float32Array(2 * c * h * w), [2, c, h, w]),
+      timestep: new ort.Tensor("int64", BigInt64Array.of(1n), []),
+      encoder_hidden_states: new ort.Tensor("float32", new Float32Array(2 * 77 * d), [2, 77, d]),
+    };
+    await this.sessions.unet.run(feeds);
+    await this.sessions.unet_attention.run({ ...feeds, attention_sums: new ort.Tensor("float32", new Float32Array(manifest.unet.attention_sums_length), [manifest.unet.attention_sums_length]) });
+    await this.decode(new Float32Array(c * h * w));
   }
 
   tokenize(prompt) {
@@ -56,6 +78,7 @@ export class Pipeline {
     // 1. Tokenize: 77 slots; report what truncation cut off
     const tokenized = this.tokenize(prompt);
     const notes = [...tokenized.notes];
+    if (!tokenized.prompt.trim()) notes.push("the prompt is empty: the conditional prediction equals the unconditional one");
 
     // 2. Encode the prompt and the unconditional (empty) prompt; uncond first, as diffusers batches them
     const cond = await this.encode(tokenized.ids);
@@ -79,7 +102,10 @@ export class Pipeline {
     let maps = null;
     const shares = [], trace = [];
     for (let i = 0; i < timesteps.length; i++) {
-      if (isCancelled && isCancelled()) throw new Cancelled();
+      if (isCancelled) {
+        await yieldToMessages();
+        if (isCancelled()) throw new Cancelled();
+      }
       const t = timesteps[i];
       const input = new Float32Array(2 * n);  // DDIM's scale_model_input returns the latents unchanged
       input.set(latents, 0);

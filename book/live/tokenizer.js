@@ -12,8 +12,9 @@ export function cleanPrompt(prompt, maxChars) {
   if (chars.length > maxChars) {
     throw new RangeError(`The prompt has ${chars.length.toLocaleString("en")} characters; lds accepts at most ${maxChars.toLocaleString("en")}.`);
   }
-  if (/[\uD800-\uDFFF]/.test(chars.filter((c) => c.length === 1).join(""))) {
-    prompt = chars.map((c) => (c.length === 1 && /[\uD800-\uDFFF]/.test(c) ? "\uFFFD" : c)).join("");
+  const lone = (c) => c.length === 1 && c >= "\uD800" && c <= "\uDFFF";  // an unpaired surrogate
+  if (chars.some(lone)) {
+    prompt = chars.map((c) => (lone(c) ? "\uFFFD" : c)).join("");
     notes.push("unpaired surrogate characters were replaced with U+FFFD");
   }
   const controls = new Set(Array.from(prompt).filter((c) => /[\u0000-\u001F\u007F-\u009F]/.test(c) && c !== "\t" && c !== "\n"));
@@ -21,7 +22,6 @@ export function cleanPrompt(prompt, maxChars) {
     prompt = Array.from(prompt).map((c) => (controls.has(c) ? " " : c)).join("");
     notes.push(`${controls.size} kind(s) of control character were replaced with spaces`);
   }
-  if (!prompt.trim()) notes.push("the prompt is empty: the conditional prediction equals the unconditional one");
   return [prompt, notes];
 }
 

@@ -29,7 +29,12 @@ async function gunzip(bytes) {
 
 async function load() {
   const t0 = performance.now();
-  const manifest = await (await fetch(new URL("live.json", MODEL))).json();
+  const found = await fetch(new URL("live.json", MODEL));
+  if (!found.ok) {
+    throw new Error(`this build of the book holds no live model (${found.status} for _static/live/model/live.json): ` +
+      "the model it was built on may be too large for a browser. `make book` builds it with lds-mini's.");
+  }
+  const manifest = await found.json();
   if (manifest.format !== FORMAT) throw new Error(`the exported model has format ${manifest.format}; this page reads format ${FORMAT}. Rebuild the book (make book).`);
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
@@ -51,6 +56,7 @@ async function load() {
   };
   const tokenizer = new Tokenizer(tokenizerJson, manifest.tokenizer.config);
   const pipeline = new Pipeline({ ort, tokenizer, manifest, sessions });
+  await pipeline.warmUp();
   return { pipeline, loadMs: performance.now() - t0 };
 }
 

@@ -505,8 +505,13 @@ def stage_source(executed_dir: Path, stage: Path, root: Path | None = None) -> P
     return stage
 
 
-def build_book(executed_dir: Path, output_dir: Path, *, strict: bool = True, root: Path | None = None) -> Path:
-    """Build the HTML book from executed notebooks; strict = ``-W -n --keep-going``."""
+def build_book(executed_dir: Path, output_dir: Path, *, strict: bool = True, root: Path | None = None,
+               live_model: str | None = "lds-mini") -> Path:
+    """Build the HTML book from executed notebooks; strict = ``-W -n --keep-going``.
+
+    ``live_model`` is exported into the built book for its live pages (book/live.md, :mod:`lds.web`):
+    the model the chapters ran on. One too large for a browser is left out, and the live pages say so.
+    """
     root = root or book_root()
     output_dir = Path(output_dir).resolve()
     stage = stage_source(executed_dir, output_dir.parent / (output_dir.name + "-src"), root)
@@ -523,7 +528,22 @@ def build_book(executed_dir: Path, output_dir: Path, *, strict: bool = True, roo
     if output_dir.exists():
         shutil.rmtree(output_dir)
     shutil.move(str(built), str(output_dir))
+    if live_model is not None:
+        install_live_model(output_dir, live_model, root)
     return output_dir
+
+
+def install_live_model(html: Path, model: str, root: Path) -> None:
+    """The live pages' runtime and ``model``'s graphs into the built book (``_static/live/``)."""
+    from lds.pipeline.loading import load_pipeline
+    from lds.web.export import ExportError, install_live
+
+    try:
+        export = install_live(html, load_pipeline(model), root)
+    except ExportError as err:
+        print(f"note: the live pages have no model in this build: {err}", file=sys.stderr)
+        return
+    print(f"live pages: {model} exported into {html / '_static' / 'live'} ({export.total_bytes / 1e6:.1f} MB)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -570,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = f"{len(ran)} chapter(s) executed, {len(results) - len(ran)} unchanged, {time.perf_counter() - t0:.0f} s"
     if not args.no_build:
         try:
-            html = build_book(root / args.executed, root / args.html, strict=not args.no_strict, root=root)
+            html = build_book(root / args.executed, root / args.html, strict=not args.no_strict, root=root,
+                              live_model=args.model or "lds-mini")
         except RuntimeError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

@@ -6,8 +6,8 @@ repeats the numbered steps of :func:`lds.pipeline.sampling.generate`. This modul
 JavaScript reads, into one folder (``make book`` writes it to ``_build/html/_static/live/model/``;
 ``lds export-web FOLDER`` anywhere):
 
-- ``text_encoder.onnx``: token ids (1, 77) -> ``prompt_embeds`` (1, 77, d), as
-  :func:`lds.models.text_encoder.encode_prompts` computes them;
+- ``text_encoder.onnx``: token ids (1, 77) -> ``prompt_embeds`` (1, 77, d),
+  :func:`lds.models.text_encoder.encode_input_ids`;
 - ``unet.onnx``: ``(latent_model_input, timestep, encoder_hidden_states)`` -> ``noise_pred`` for the
   batch ``[uncond, cond]``;
 - ``unet_attention.onnx``: the same U-Net with :func:`lds.pipeline.attention.record_cross_attention`
@@ -63,7 +63,9 @@ class TextEncoderGraph(torch.nn.Module):
         self.text_encoder = text_encoder
 
     def forward(self, input_ids):  # (1, 77) int64 -> (1, 77, d)
-        return self.text_encoder(input_ids)[0]  # as lds.models.text_encoder.encode_prompts
+        from lds.models.text_encoder import encode_input_ids
+
+        return encode_input_ids(self.text_encoder, input_ids)
 
 
 class UNetGraph(torch.nn.Module):
