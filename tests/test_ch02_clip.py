@@ -149,9 +149,13 @@ def test_chapter_claim4_the_filter_keeps_english_and_drops_the_uncaptioned(recor
     assert c4["verdict"] == ("holds" if all(halves) else "holds in part")
     # how many uncaptioned pairs entered lds-mini's training: its filter kept some (the paper: it filters them out)
     assert 0 < records["training_uncaptioned_kept"] < records["training_uncaptioned_pairs"]
-    # a cut at LAION's severity widens the language gap
+    # a cut at LAION's severity makes the filter more lopsided in ratio (full size: English kept 3.2 times as often
+    # as other languages, against 1.3 at the default), though not in points (20% vs 6%, against 99% vs 75%)
     laion = records["laion_scale_kept"]
-    assert laion["drop_share"] == 0.9 and laion["en"] - laion["other"] > records["english_minus_other_kept"]
+    assert laion["drop_share"] == 0.9
+    assert records["laion_scale_ratio"] == pytest.approx(laion["en"] / laion["other"])
+    assert records["laion_scale_word"] == ("more lopsided" if records["laion_scale_ratio"] > records["default_english_ratio"]
+                                           else "no more lopsided")
 
 
 def test_chapter_claim5_dogs_and_bicycle(records):
