@@ -115,7 +115,16 @@ def test_round_trips_lose_something(records):
     assert records["psnr_corpus_mean"] > 20
     assert records["edge_error_share"] > 0.3  # an even spread would give 0.2
     assert records["hf_retained_corpus"] < 1.0  # reconstructions are smoother than originals
-    assert records["claim:9"]["verdict"] == "holds"
+    # claim 9 in parts (issue 27: a verdict is never rescued by its easier half): lossy, a recognisable substitute,
+    # and plausible to the PatchGAN, which at full size judged 0% of the shipped decoder's reconstructions as real
+    # as the median original
+    row = records["claim:9"]
+    held = {p["part"].split(":")[0]: p["holds"] for p in row["parts"]}
+    assert len(row["parts"]) == 3 and held["something is always lost"] is True
+    assert records["recon_nearer_own_share"] >= 0.9 and held["a substitute for its original"] is True
+    assert held["plausible-seeming to the model's own judge of realness (the PatchGAN)"] == (
+        records["disc_reconstructions_fooling"] >= 0.25)
+    assert row["verdict"] == "holds in part"
 
 
 def test_noise_does_not_survive(records):
@@ -123,8 +132,19 @@ def test_noise_does_not_survive(records):
     assert records["psnr_gap_corpus_noise"] == pytest.approx(s["corpus"]["psnr_mean"] - s["Gaussian noise"]["psnr_mean"], abs=1e-2)
     assert records["psnr_gap_corpus_noise"] > 8  # corpus images come back far closer than noise (~12 dB)
     assert records["hf_retained_noise"] < 0.5  # noise comes back smoothed
-    assert s["checkerboard"]["psnr_mean"] < s["Gaussian noise"]["psnr_mean"]  # structure alone is not enough
-    assert records["claim:12"]["verdict"] == "holds with a qualifier"
+    # PSNR punishes the high-variance checkerboard; allowing for each input's variance, noise is kept least
+    # (full size: noise 1.06 of its variance, checkerboard 0.92, strokes 0.68, corpus 0.017)
+    assert s["checkerboard"]["psnr_mean"] < s["Gaussian noise"]["psnr_mean"]
+    assert records["noise_normalised_error"] == s["Gaussian noise"]["normalised_error"] >= 0.9
+    assert s["corpus"]["normalised_error"] < 0.1 < s["checkerboard"]["normalised_error"]
+    assert records["least_kept_kind"] == max(s, key=lambda k: s[k]["normalised_error"])
+    # the paper's whole sentence, three parts: round trip, PatchGAN, and the model's own CLIP filter, under which
+    # noise with no caption or a random name does not pass, but under its best-scoring name does
+    passing = records["noise_filter_passing"]
+    assert passing["no caption"] == 0 and passing["a random name"] == 0 and passing["its best name"] > 0.5
+    row = records["claim:12"]
+    assert len(row["parts"]) == 4 and all(p["holds"] for p in row["parts"][:3])
+    assert row["parts"][3]["holds"] is False and row["verdict"] == "holds in part"  # "looking for its opposite" fails
 
 
 def test_pixel_and_perceptual_distances(records):
@@ -140,6 +160,13 @@ def test_pixel_and_perceptual_distances(records):
     assert med["nearest other emoji"]["perceptual"] > 3 * med["moved 1 px"]["perceptual"]
     assert med["nearest other emoji"]["MSE"] > 3 * med["moved 1 px"]["MSE"]
     assert med["moved 1 px"]["perceptual"] > med["faint noise"]["perceptual"]
+    # the pooled correlation is mostly between kinds of pair; within each kind it is reported as a range
+    assert set(records["pixel_perceptual_spearman_within"]) == set(med)
+    ratio = records["shift_over_noise_perceptual"] / records["shift_over_noise_mse"]
+    assert records["shift_sensitivity_word"] == ("about as" if 0.67 < ratio < 1.5 else "more" if ratio > 1 else "less")
+    # what the judge and the autoencoder learned from: the filter left nearly every corpus image to the autoencoder
+    assert records["ae_kept_images"] + records["ae_filter_removed"] == records["corpus_images"]
+    assert records["ae_filter_removed_share"] < 0.05
 
 
 def test_patchgan(records):
@@ -169,10 +196,19 @@ def test_kl_not_vq(records):
     assert records["latent_channels"] == 4 and records["has_codebook"] is False
     assert len(records["latent_channel_means"]) == 4
     assert records["posterior_std_mean"] < 0.5 * min(records["latent_channel_stds"])  # nearly deterministic
-    assert records["claim:11"]["verdict"] == "holds with a qualifier"
+    # "this objective" (perceptual + patch adversarial) is VQGAN's; the missing codebook is context, not a qualifier
+    assert records["claim:11"]["verdict"] == "holds"
 
 
 def test_claims_recorded(records):
     for n in (9, 10, 11, 12):
         row = records[f"claim:{n}"]
         assert row["number"] == n and row["verdict"] in VERDICTS and row["lds_mini"] and row["sd15"]
+
+
+def test_normalised_error():
+    x = torch.rand(3, 3, 8, 8)
+    assert torch.allclose(ia.normalised_error(x, x), torch.zeros(3))
+    flat = x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)  # a flat image of each input's mean colour scores 1
+    assert torch.allclose(ia.normalised_error(x, flat), torch.ones(3), atol=1e-5)
+    assert torch.isnan(ia.normalised_error(torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))).all()

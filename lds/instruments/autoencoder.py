@@ -188,6 +188,49 @@ def perceptual_judge(pipe):
     return distance
 
 
+def normalised_error(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """(N,) squared round-trip error over each input's own pixel variance: 0 is a perfect copy, 1 is no better
+    than returning a flat image of the input's mean colour. Unlike PSNR it does not punish an input for varying a
+    lot (a black-and-white checkerboard), so kinds of input can be compared fairly (chapter 3). An input of one
+    flat colour has no variance to keep and gives nan."""
+    mse = (reconstructions - images).pow(2).flatten(1).mean(1)
+    var = images.flatten(1).var(1, unbiased=False)
+    return torch.where(var > 0, mse / var.clamp_min(1e-12), torch.full_like(mse, float("nan")))
+
+
+@torch.no_grad()
+def filter_check(pipe, images: torch.Tensor, names: list[str], seed: int = 0) -> dict | None:
+    """Would ``images`` have passed the model's own CLIP filter into its training data? Each image is scored
+    (:func:`lds.models.clip.clip_score`'s cosine) against the threshold the model's ``filter_report.json``
+    recorded, with three captions: none (the empty caption the synthetic web gives uncaptioned pairs), a corpus
+    name drawn at random (``names``, seeded), and the name among ``names`` it scores best with (the most
+    favourable caption a crawl could have given it). Returns the threshold, the scores and the share passing
+    with each, the share of the training web's matched, mismatched and uncaptioned pairs the filter kept, or None for a model without a ``clip/`` folder and filter record (SD 1.5). Chapter 3 (claim 12)."""
+    from lds.instruments.vectorspace import web_clip
+    from lds.models.clip import image_embeds, text_embeds
+
+    folder = model_source(pipe).folder
+    if folder is None or not (folder / "clip" / "config.json").is_file() or not (folder / "filter_report.json").is_file():
+        return None
+    report = json.loads((folder / "filter_report.json").read_text())
+    threshold = float(report["threshold"])
+    clip = web_clip(pipe).model  # the model's own CLIP, on the CPU in float32
+    size = clip.config.vision_config.image_size
+    img = image_embeds(clip, to_model_size(images.cpu(), size))
+    bank = text_embeds(clip, pipe.tokenizer, list(names))
+    empty = text_embeds(clip, pipe.tokenizer, [""])[0]
+    rng = np.random.default_rng(seed)
+    sims = img @ bank.T
+    scores = {"no caption": img @ empty,
+              "a random name": sims[torch.arange(len(img)), torch.as_tensor(rng.integers(0, len(names), len(img)))],
+              "its best name": sims.max(1).values}
+    return {"threshold": threshold, "scores": {k: v.numpy() for k, v in scores.items()},
+            "passing": {k: float((v >= threshold).float().mean()) for k, v in scores.items()},
+            "best_names": [names[int(i)] for i in sims.argmax(1)],
+            # what the filter kept of the training web's own pairs, by kind of pair: the base rates to read against
+            "web_kept": {k: float(report[f"{k}_kept_share"]) for k in ("matched", "mismatched", "uncaptioned")}}
+
+
 def shift(images: torch.Tensor, pixels: int = 1) -> torch.Tensor:
     """Move the images ``pixels`` to the right, filling with the edge colour (white for emoji)."""
     return torch.cat([images[..., :, :1].expand(*images.shape[:-1], pixels), images[..., :, :-pixels]], -1)
