@@ -126,3 +126,14 @@ def test_negative_prompt_cleaning_is_noted(pipe):
     assert any(n.startswith("negative prompt: truncated at 77 tokens") for n in out.notes)
     # the default, empty negative prompt is the unconditional prediction, not something to report
     assert generate(pipe, "frog", seed=0, num_inference_steps=1).notes == []
+
+
+def test_parity_in_half_precision():
+    """The one raw decode, mapped to [0, 1] in the VAE's own dtype, gives diffusers' pixels in float16 too."""
+    from lds.pipeline.loading import load_pipeline
+
+    half = load_pipeline("lds-mini", dtype=torch.float16)
+    ours = generate(half, ["grinning face", "red apple"], seed=7, num_inference_steps=3)
+    ref = half(["grinning face", "red apple"], generator=torch.Generator().manual_seed(7), num_inference_steps=3,
+               output_type="pt").images
+    assert torch.equal(ours.image_tensor, ref.float().cpu())
