@@ -152,16 +152,42 @@ def test_claim_14(records):
     assert row["number"] == 14 and row["verdict"] in VERDICTS and row["lds_mini"] and row["sd15"]
     # the verdict follows from the half-strength test against the target, not from the broken, skips-zeroed network
     errors = records["skip_band_error"]
-    assert set(errors) == {"1.0", "0.75", "0.5", "0.0"} and records["skip_probe_images"] == 64
+    assert set(errors) == {"1.0", "0.9", "0.75", "0.5", "0.0"} and records["skip_probe_images"] == 64
     assert errors["0.5"]["fine"] > errors["1.0"]["fine"] and errors["0.5"]["coarse"] > errors["1.0"]["coarse"]
+    # read at the weakest strength at which the network beats the image-agnostic guess in every timestep x draw case
+    # (full size: 0.9; at half strength it is worse than that guess at 3 of 4 timesteps, measured). There, medians
+    # over 12 cases: the detail gains about 2-2.5x the outline's added error in absolute terms, but the outline's
+    # error grows by the larger factor; by timestep the balance turns (detail at 500 and 700, outline at 100 and 300)
     ratio = records["skip_half_fine_over_coarse"]
-    assert ratio == pytest.approx((errors["0.5"]["fine"] - errors["1.0"]["fine"])
-                                  / (errors["0.5"]["coarse"] - errors["1.0"]["coarse"]), rel=0.02)
-    grows_more = errors["0.5"]["coarse"] / errors["1.0"]["coarse"] > errors["0.5"]["fine"] / errors["1.0"]["fine"]
-    if not records["skip_half_works"]:
-        expected = "holds with a qualifier"
+    growth = records["skip_growth_factor"]
+    assert records["skip_probe_cases"] == 3 * len(records["skip_probe_timesteps"])
+    if records["skip_test_strength"] == 0:
+        assert row["verdict"] == "not testable on lds-mini"
     else:
-        expected = ("does not hold" if ratio <= 2 else "holds with a qualifier" if ratio <= 3 or grows_more else "holds")
-    assert row["verdict"] == expected
-    assert "as the paper says" not in records.get("claim:14", {}).get("lds_mini", "")
+        assert records["skip_test_strength"] in (0.9, 0.75, 0.5)
+        held = [p["holds"] for p in row["parts"]]
+        assert held == [ratio > 2, growth["coarse"] < growth["fine"]]
+        assert row["verdict"] == ("holds" if all(held) else "does not hold" if not any(held) else "holds in part")
     assert "twice" in row["threshold"]
+
+
+def test_skip_band_errors_rows_and_the_agnostic_bar():
+    """lds.instruments.unet.skip_band_errors on a tiny random U-Net: one row per timestep x draw x strength, the
+    bands' errors finite, and the image-agnostic bar equal to its closed form for unit-Gaussian latents."""
+    from diffusers import UNet2DConditionModel
+
+    from lds.instruments.unet import skip_band_errors
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(8, 16), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=8,
+                                attention_head_dim=2, norm_num_groups=4).eval()
+    latents = torch.randn(16, 4, 8, 8)
+    ac = torch.linspace(0.999, 0.01, 1000)
+    rows = skip_band_errors(unet, latents, torch.randn(16, 3, 8), ac, strengths=(1.0, 0.5), timesteps=(100, 700), draws=2)
+    assert len(rows) == 2 * 2 * 2
+    assert all(np.isfinite([r["loss"], r["coarse"], r["fine"], r["coarse_rel"], r["fine_rel"]]).all() for r in rows)
+    for r in rows:  # unit-variance latents: the best linear guess leaves 1 - (1 - a) = a of the noise's variance
+        a = float(ac[r["timestep"]])
+        assert r["agnostic"] == pytest.approx(a, rel=0.1)

@@ -134,3 +134,45 @@ def draw_blocks(rows: list[dict], ax=None):
     ax.set_ylim(-max(level.values()) - 0.8, 1.2)
     ax.axis("off")
     return ax
+
+
+@torch.no_grad()
+def skip_band_errors(unet, latents: torch.Tensor, prompt_embeds: torch.Tensor, alphas_cumprod: torch.Tensor,
+                     strengths=(1.0, 0.75, 0.5, 0.0), timesteps=(100, 300, 500, 700), draws: int = 3,
+                     seed: int = 0) -> list[dict]:
+    """Chapter 4's test of claim 14: the clean latents a U-Net's noise prediction implies, with every skip scaled
+    by each of ``strengths``, scored against the true latents in the coarse band (outline) and the fine band
+    (detail) of :func:`lds.measures.band_split`.
+
+    For every timestep and noise draw (the same noise for every strength), one row per strength: the noise loss,
+    the error of the implied clean latents in each band absolutely (``coarse``, ``fine``: mean squared) and over
+    that band's own size in the true latents (``coarse_rel``, ``fine_rel``), and ``agnostic``: the loss of the best
+    predictor that knows nothing of any image but each channel's mean and variance over ``latents`` (the linear
+    least-squares guess of the noise from the noisy input; the bar a working network must clear, not "predicting no
+    noise", which any input-scaled guess beats)."""
+    from lds.measures import band_split
+
+    device, dtype = latents.device, latents.dtype
+    mu = latents.mean(dim=(0, 2, 3), keepdim=True)
+    var = latents.var(dim=(0, 2, 3), keepdim=True)
+    sizes = [b.pow(2).mean() for b in band_split(latents)]
+    rows = []
+    for t in timesteps:
+        tt = torch.full((len(latents),), int(t), device=device)
+        a = alphas_cumprod[int(t)].to(device, dtype)
+        for d in range(draws):
+            eps_true = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed + 1000 * d + int(t)))
+            eps_true = eps_true.to(device, dtype)
+            x_t = a.sqrt() * latents + (1 - a).sqrt() * eps_true
+            guess = (1 - a).sqrt() * (x_t - a.sqrt() * mu) / (a * var + (1 - a))  # E[eps | x_t] for Gaussian latents
+            agnostic = float((guess - eps_true).pow(2).mean())
+            for s in strengths:
+                with skip_connections_scaled(unet, s):
+                    eps = unet(x_t, tt, prompt_embeds).sample
+                x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+                low, high = (e.pow(2).mean() for e in band_split(x0 - latents))
+                rows.append({"timestep": int(t), "draw": d, "strength": float(s),
+                             "loss": float((eps - eps_true).pow(2).mean()), "agnostic": agnostic,
+                             "coarse": float(low), "fine": float(high),
+                             "coarse_rel": float(low / sizes[0]), "fine_rel": float(high / sizes[1])})
+    return rows
