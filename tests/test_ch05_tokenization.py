@@ -61,6 +61,15 @@ def test_frequent_and_rare_words_and_claim_7(records):
     assert records["tokens_per_word_frequent"] < records["tokens_per_word_rare"]
     c = records["claim:7"]
     assert c["verdict"] in VERDICTS and "27.5" in c["lds_mini"]
+    # claim 7 in parts (issue 27 item 4): frequency (BPE's rule, witnessed in the names) and "specificity lost",
+    # tested by CLIP retrieval of names with a word in pieces against whole-word names (full size: 95.4% against
+    # 96.5% top-1 on 658 and 3,154 names, measured): the specificity part fails by the 10-point threshold
+    held = [p["holds"] for p in c["parts"]]
+    gap = records["retrieval_top1_whole"] - records["retrieval_top1_split"]
+    assert held == [records["single_token_share_frequent"] > records["single_token_share_rare"], gap >= 0.10]
+    assert c["verdict"] == records["claim7_verdict"] == ("holds" if all(held) else "does not hold" if not any(held)
+                                                         else "holds in part")
+    assert records["retrieval_split_names"] > 100
 
 
 def test_words_never_seen(records):
@@ -79,4 +88,5 @@ def test_states_and_claim_8(records, pipe):
     assert records["prompt_embeds_shape"] == [77, d]
     assert records["text_encoder_width"] == records["unet_cross_attention_dim"] == d
     c = records["claim:8"]
-    assert c["verdict"] == "holds with a qualifier" and f"77 x {d}" in c["lds_mini"] and "77 x 768" in c["sd15"]
+    # the paper's sentence (tokens mapped into a vector space of the encoder's width), not "one vector per prompt"
+    assert c["verdict"] == "holds" and f"77 x {d}" in c["lds_mini"] and "77 x 768" in c["sd15"]

@@ -215,3 +215,26 @@ def table(rows: list, headers: list[str]):
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def retrieval_by_split(pipe, corpus, language: str = "en") -> dict:
+    """Does a name whose words the tokenizer breaks into pieces pick out its image less well? Each corpus name in
+    ``language`` is compared (cosine) with every corpus image by the model's CLIP (:func:`lds.instruments.vectorspace.web_clip`:
+    its own, or lds-mini's for a model that ships none), and its image's rank among them is taken, as
+    :func:`lds.models.clip.name_retrieval` does. Names are split into those with at least one word of several pieces
+    and those whose every word is one token. Returns top-1 for each group, their sizes, and whether the CLIP was the
+    model's own. Chapter 5 (claim 7: "their specificity lost")."""
+    import re
+
+    from lds.instruments.vectorspace import web_clip
+    from lds.models.clip import image_embeds, text_embeds
+
+    clip = web_clip(pipe)
+    names = corpus.names(language)
+    bank = image_embeds(clip.model, corpus.rgb())
+    sim = text_embeds(clip.model, pipe.tokenizer, names) @ bank.T
+    ranks = (sim >= sim.diagonal()[:, None]).sum(1).numpy() - 1
+    split = np.array([any(len(pieces(pipe.tokenizer, w)) > 1 for w in re.findall(r"\w+", n.lower())) for n in names])
+    return {"top1_split": float((ranks[split] == 0).mean()) if split.any() else float("nan"),
+            "top1_whole": float((ranks[~split] == 0).mean()) if (~split).any() else float("nan"),
+            "n_split": int(split.sum()), "n_whole": int((~split).sum()), "own_clip": bool(clip.own)}
