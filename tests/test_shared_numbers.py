@@ -74,3 +74,11 @@ def test_token_rows_seen_in_training_are_counted_once(executed):
     the card, which left out the start and end tokens, against 7,215 in chapter 5); both now call
     lds.instruments.token_stats.corpus_token_ids."""
     assert executed("11_model_card")["vocabulary_seen_in_corpus"] == executed("05_tokenization")["corpus_token_ids"]
+
+
+def test_attention_per_slot_is_chapter_6s(executed):
+    """Chapter 9 restates chapter 6's per-slot attention (issue 27 item 1: the words' share per slot against a padding
+    slot and an even 1/77, not the 81% total); it reads chapter 6's records, and this keeps the two pages one number."""
+    ch6, ch9 = executed("06_cross_attention"), executed("09_conclusion")
+    for name in ("share_per_slot_content", "share_per_slot_padding", "share_uniform_slot"):
+        assert ch9[name] == pytest.approx(ch6[name], abs=1e-6), name
