@@ -172,8 +172,9 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
     ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it
     holds one, continues from it.
     """
-    from tqdm.auto import tqdm
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    from lds.models.training_loop import run_steps
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -184,12 +185,9 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas))
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    state = {"model": vae, "disc": disc, "opt": opt, "opt_d": opt_d, "sched": sched}
-    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
-    history = extra.get("history", {"step": [], "l1": [], "perceptual": [], "kl": [], "g": [], "d": []})
-    bar = tqdm(range(start, cfg.steps), desc="autoencoder", disable=not progress, initial=start, total=cfg.steps)
     last_layer = vae.decoder.conv_out.weight
-    for step in bar:
+
+    def step(i):
         x = x_all[rng.integers(0, len(x_all), size=cfg.batch_size)]
         if rng.random() < 0.5:
             x = x.flip(-1)  # mirror images: cheap augmentation for a small corpus
@@ -199,16 +197,15 @@ def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfi
         kl = posterior.kl().mean() / x[0].numel()  # per-pixel, to be comparable with l1
         l1, p_loss, g_loss, d_loss = _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer,
                                                   extra_loss=cfg.kl_weight * kl * x[0].numel(),
-                                                  gan_on=step >= cfg.disc_start)
-        for k, v in (("l1", l1), ("perceptual", p_loss), ("kl", kl), ("g", g_loss), ("d", d_loss)):
-            history[k].append(float(v.detach()))
-        history["step"].append(step)
-        if step % 50 == 0:
-            bar.set_postfix(l1=f"{np.mean(history['l1'][-50:]):.4f}", d=f"{history['d'][-1]:.3f}")
-            if log:
-                log(step, {"vae_l1": float(np.mean(history["l1"][-50:]))})
-        if checkpoint:
-            checkpoint.step(step + 1, state, rng, {"history": history})
+                                                  gan_on=i >= cfg.disc_start)
+        return {"step": i, "l1": l1.item(), "perceptual": p_loss.item(), "kl": kl.item(), "g": g_loss.item(),
+                "d": d_loss.item()}
+
+    history = run_steps(step, cfg.steps, ("step", "l1", "perceptual", "kl", "g", "d"), desc="autoencoder",
+                        progress=progress, shown=("l1", "d"),
+                        log=None if log is None else lambda i, means: log(i, {"vae_l1": means["l1"]}),
+                        checkpoint=checkpoint, rng=rng,
+                        state={"model": vae, "disc": disc, "opt": opt, "opt_d": opt_d, "sched": sched})
     vae.eval()
     disc.eval()
     return vae, disc, history
@@ -289,8 +286,9 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
     ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it
     holds one, continues from it.
     """
-    from tqdm.auto import tqdm
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    from lds.models.training_loop import run_steps
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -310,25 +308,20 @@ def finetune_decoder(vae, disc, images: np.ndarray, clip_model, cfg: DecoderFine
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
     disc.train()
     vae.decoder.train()
-    state = {"model": vae, "disc": disc, "opt": opt, "opt_d": opt_d, "sched": sched}
-    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
-    history = extra.get("history", {"l1": [], "perceptual": [], "g": [], "d": []})
     last_layer = vae.decoder.conv_out.weight
-    bar = tqdm(range(start, cfg.steps), desc="decoder fine-tune", disable=not progress, initial=start,
-               total=cfg.steps)
-    for step in bar:
+
+    def step(i):
         idx = torch.from_numpy(rng.integers(0, len(x_all), size=cfg.batch_size))
         x = x_all[idx]
         z = mean[idx] + std[idx] * torch.randn_like(mean[idx])
         recon = vae.decode(z).sample
         l1, p_loss, g_loss, d_loss = _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer,
                                                   gan_on=cfg.disc_weight > 0)
-        for k, v in (("l1", l1), ("perceptual", p_loss), ("g", g_loss), ("d", d_loss)):
-            history[k].append(float(v.detach()))
-        if step % 50 == 0:
-            bar.set_postfix(l1=f"{np.mean(history['l1'][-50:]):.4f}")
-        if checkpoint:
-            checkpoint.step(step + 1, state, rng, {"history": history})
+        return {"l1": l1.item(), "perceptual": p_loss.item(), "g": g_loss.item(), "d": d_loss.item()}
+
+    history = run_steps(step, cfg.steps, ("l1", "perceptual", "g", "d"), desc="decoder fine-tune",
+                        progress=progress, checkpoint=checkpoint, rng=rng,
+                        state={"model": vae, "disc": disc, "opt": opt, "opt_d": opt_d, "sched": sched})
     vae.eval()
     disc.eval()
     for p in vae.parameters():

@@ -90,8 +90,9 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
     ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it
     holds one, continues from it. Returns the model and the loss history.
     """
-    from tqdm.auto import tqdm
     from transformers import CLIPModel, get_cosine_with_min_lr_schedule_with_warmup
+
+    from lds.models.training_loop import run_steps
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -111,11 +112,8 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
                             weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
     n = len(pairs["image"])
-    state = {"model": model, "opt": opt, "sched": sched}
-    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
-    losses = list(extra.get("losses", []))
-    bar = tqdm(range(start, cfg.steps), desc="CLIP", disable=not progress, initial=start, total=cfg.steps)
-    for step in bar:
+
+    def step(i):
         idx = rng.integers(0, n, size=cfg.batch_size)
         img_idx = pairs["image"][idx]
         # One caption per image in a batch: duplicates would be false negatives.
@@ -136,13 +134,11 @@ def train_clip(images: np.ndarray, pairs: dict, tokenizer, cfg: CLIPTrainConfig,
         sched.step()
         with torch.no_grad():  # CLIP clamps its learned temperature at 100
             model.logit_scale.clamp_(0, math.log(100))
-        losses.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-            if log:
-                log(step, {"clip_loss": float(np.mean(losses[-50:]))}, model)
-        if checkpoint:
-            checkpoint.step(step + 1, state, rng, {"losses": losses})
+        return {"loss": loss.item()}
+
+    losses = run_steps(step, cfg.steps, ("loss",), desc="CLIP", progress=progress,
+                       log=None if log is None else lambda i, means: log(i, {"clip_loss": means["loss"]}, model),
+                       checkpoint=checkpoint, state={"model": model, "opt": opt, "sched": sched}, rng=rng)["loss"]
     model.eval()
     for p in model.parameters():
         p.requires_grad_(True)

@@ -60,20 +60,23 @@ def make_batches(n_items: int, steps: int, batch_size: int, latent_shape: tuple,
 def train_on_batches(unet, latents: torch.Tensor, prompt_embeds: torch.Tensor, batches: list[Batch],
                      alphas_cumprod: torch.Tensor, lr: float = 1e-3, progress: bool = False) -> list[float]:
     """Plain ε-prediction training (AdamW, no schedule, no EMA): one step per batch; the losses."""
-    from tqdm.auto import tqdm
+    from lds.models.training_loop import run_steps
 
     unet.train()
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
     device = next(unet.parameters()).device
-    losses = []
-    for b in tqdm(batches, desc="U-Net", disable=not progress):
+
+    def step(i):
+        b = batches[i]
         loss = epsilon_loss(unet, latents[b.index].to(device), b.noise.to(device), b.timesteps.to(device),
                             prompt_embeds[b.index].to(device), alphas_cumprod)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
-        losses.append(loss.item())
+        return {"loss": loss.item()}
+
+    losses = run_steps(step, len(batches), ("loss",), desc="U-Net", progress=progress)["loss"]
     unet.eval()
     return losses
 

@@ -122,8 +122,9 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
     proportion to them instead of uniformly (:func:`family_balanced_weights`).
     """
     from diffusers import DDPMScheduler
-    from tqdm.auto import tqdm
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    from lds.models.training_loop import run_steps
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -134,13 +135,10 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps, min_lr_rate=cfg.lr_floor)
-    state = {"model": unet, "ema": ema, "opt": opt, "sched": sched}
-    start, extra = checkpoint.restore(state, rng) if checkpoint else (0, {})
-    losses = list(extra.get("losses", []))
-    bar = tqdm(range(start, cfg.steps), desc="U-Net", disable=not progress, initial=start, total=cfg.steps)
     n = len(pairs_image)
     p = None if pair_weights is None else np.asarray(pair_weights, np.float64) / np.sum(pair_weights)
-    for step in bar:
+
+    def step(i):
         idx = draw_pairs(rng, n, cfg.batch_size, p)
         img = torch.from_numpy(pairs_image[idx])
         latents = latent_mean[img] + latent_std[img] * torch.randn_like(latent_mean[img])
@@ -162,17 +160,16 @@ def train_unet(latent_mean: torch.Tensor, latent_std: torch.Tensor, pairs_image:
         opt.step()
         sched.step()
         with torch.no_grad():
-            d = min(cfg.ema_decay, (1 + step) / (10 + step))
+            d = min(cfg.ema_decay, (1 + i) / (10 + i))
             for k, v in unet.state_dict().items():
                 if v.is_floating_point():
                     ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
-        losses.append(per_sample.mean().item())  # the plain ε-MSE, comparable across weightings
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-            if log:
-                log(step, {"unet_loss": float(np.mean(losses[-50:]))})
-        if checkpoint:
-            checkpoint.step(step + 1, state, rng, {"losses": losses})
+        return {"loss": per_sample.mean().item()}  # the plain ε-MSE, comparable across weightings
+
+    losses = run_steps(step, cfg.steps, ("loss",), desc="U-Net", progress=progress,
+                       log=None if log is None else lambda i, means: log(i, {"unet_loss": means["loss"]}),
+                       checkpoint=checkpoint, state={"model": unet, "ema": ema, "opt": opt, "sched": sched},
+                       rng=rng)["loss"]
     unet.load_state_dict(ema)
     unet.eval()
     return unet, losses

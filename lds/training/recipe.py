@@ -195,9 +195,10 @@ def curve_points(values, points: int = 200) -> list[float]:
 class StageCheckpoint:
     """Checkpoints inside a training stage, so that an interrupted stage continues where it stopped.
 
-    A training loop (``train_clip``, ``train_autoencoder``, ``finetune_decoder``, ``train_unet``) hands it
-    everything that changes as it trains: the models, the EMA weights, the optimisers, the learning-rate
-    schedule, the random number generators (numpy's and torch's), the step reached and the loss history.
+    A training loop (``train_clip``, ``train_autoencoder``, ``finetune_decoder``, ``train_unet``, each through
+    :func:`lds.models.training_loop.run_steps`) hands it everything that changes as it trains: the models, the
+    EMA weights, the optimisers, the learning-rate schedule, the random number generators (numpy's and torch's),
+    the step reached and the loss history.
     It writes them to ``path`` every ``every_seconds`` (and/or every ``every_steps`` steps) and, when the loop
     starts again, loads them back, so that the resumed run computes what the uninterrupted one would have
     (``tests/test_train.py`` interrupts, resumes and compares the weights).
