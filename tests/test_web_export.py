@@ -96,7 +96,7 @@ def test_weights_stored_in_float16_and_the_unet_once(exported, pipe):
     n_text = sum(p.numel() for p in pipe.text_encoder.parameters())
     n_unet = sum(p.numel() for p in pipe.unet.parameters())
     assert files["text_encoder"] < 2.1 * n_text  # float16: 2 bytes a weight, plus the graph
-    assert 2 * n_unet <= files["unet_weights"] < 2.1 * n_unet
+    assert 1.95 * n_unet < files["unet_weights"] < 2.1 * n_unet  # biases and norms under 1 kB stay in the graphs
     assert files["unet"] + files["unet_attention"] < 0.2 * files["unet_weights"], "the U-Net graphs must share their weights"
     assert sum(files.values()) < 40e6
 

@@ -344,6 +344,10 @@ def export_web(pipe, folder, *, model_name: str | None = None) -> WebExport:
         # The tracer warns at every Python branch on a size (diffusers has many); the sizes here are
         # fixed, and tests/test_web_export.py checks each graph against torch instead.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # dynamo=False on purpose: the TorchScript exporter's graphs are the ones measured to run in
+        # onnxruntime-web with torch's numbers; torch announces its eventual removal at every call.
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export", DeprecationWarning)
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
         _export_graphs(graphs, pipe, ids, sample, t, embeds, c, h, w)
     attention = graphs.pop("_attention")
     for model in graphs.values():
