@@ -250,11 +250,14 @@ def clip_score(model, tokenizer, images, captions, *, bank: torch.Tensor | None 
                known: PairScores | None = None) -> PairScores:
     """Cosine similarity of each image with its caption (``.scores``): the number LAION thresholded.
 
-    ``images`` may be an array of images, or a pair ``(unique_images, index)`` so that a web of many
-    pairs over few images embeds each image once; captions are embedded once per unique caption.
+    ``images`` may be an array of images, or a pair ``(distinct_images, index)`` so that a web of many
+    pairs over few images (the synthetic web over the corpus) embeds each image once; captions are
+    embedded once per distinct caption. The same numbers as scoring pair by pair, for a fraction of the
+    work. ``bank``: the distinct images' embeddings, if computed already; ``known``: scores of other pairs
+    by the same CLIP, whose caption embeddings are taken instead of embedding those captions again.
     """
     if isinstance(images, tuple):
-        unique_images, image_index = images
+        distinct_images, image_index = images
     else:
         distinct_images, image_index = images, np.arange(len(images))
     img = image_embeds(model, distinct_images) if bank is None else bank
