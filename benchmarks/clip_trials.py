@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from lds.settings import parse_value
+
 OUT = Path(__file__).resolve().parent / "clip_trials.jsonl"
 ROOT = Path(__file__).resolve().parent.parent
-
-from unet_trials import parse_value  # noqa: E402  (this folder is on sys.path when the script runs)
 
 
 def score(model, tokenizer, languages) -> dict:

@@ -19,18 +19,9 @@ import json
 import time
 from pathlib import Path
 
+from lds.settings import parse_value
+
 OUT = Path(__file__).resolve().parent / "unet_trials.jsonl"
-
-
-def parse_value(text: str):
-    if text.lower() == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def config_with(parser, default, items, **changes):

@@ -4,7 +4,10 @@ tests/ci_parameters/<chapter>.yml) into _build/executed-ci; tests read their rec
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,47 @@ def book_of_chapters(folder: Path, chapters: dict[str, tuple[str, list[str]]]) -
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, str(folder / "notebooks" / f"{stem}.ipynb"))
     return folder
+
+
+# The browser tests' shared fixtures (tests/test_browser.py, tests/test_live.py): one build, one Chromium.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def site(executed):
+    """The CI build served on an ephemeral 127.0.0.1 port; yields its base URL."""
+    from test_book import build_ci_book
+
+    html = build_ci_book(executed)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(html)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test: .ci/run installs Debian chromium (apt-get install chromium)")
+        pytest.skip("Chromium is not installed at /usr/bin/chromium; install Debian chromium: "
+                    "apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

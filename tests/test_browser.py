@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import os
 
-import functools
-import http.server
 import re
-import threading
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from test_book import build_ci_book, toc_pages
+from test_book import toc_pages
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LATEX_LEFTOVERS = re.compile(r"\$\$|\\frac|\\sqrt|\\begin\{|\\mathrm|\\epsilon|\\\(|\\\[")
 # Markdown a renderer left as text: a table's pipes or its |---| rule, **bold**, `code`.
 MARKDOWN_LEFTOVERS = re.compile(r"^\s*\|.*\|.*\|\s*$|\|\s*:?[-—]{3,}|\*\*\S|`", re.M)
@@ -32,42 +26,6 @@ MARKDOWN_LEFTOVERS = re.compile(r"^\s*\|.*\|.*\|\s*$|\|\s*:?[-—]{3,}|\*\*\S|`"
 OUTPUT_WARNINGS = re.compile(r"\b[A-Z]\w*Warning\b|\bWARNING\b|Token indices sequence length")
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
-
-
-@pytest.fixture(scope="session")
-def site(executed):
-    """The CI build served on an ephemeral 127.0.0.1 port; yields its base URL."""
-    html = build_ci_book(executed)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(html)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser test: .ci/run installs Debian chromium (apt-get install chromium)")
-        pytest.skip("Chromium is not installed at /usr/bin/chromium; install Debian chromium: "
-                    "apt-get install chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="session")

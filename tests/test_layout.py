@@ -21,6 +21,7 @@ ROOT = Path(lds.__file__).parent
 RANKS = {
     "lds.measures": 0,     # measures of images: nothing of lds
     "lds.data": 0,         # the corpus, the synthetic web and its CLIP filter
+    "lds.settings": 0,     # values typed as text (KEY=VALUE): nothing of lds
     "lds.models": 1,       # the networks and their training loops
     "lds.pipeline": 2,     # loading, the sampling loop, guidance, attention recording, safety
     "lds.training": 3,     # the recipe and the model card's evaluation
@@ -30,7 +31,7 @@ RANKS = {
     "lds.book": 6,         # the book's machinery
     "lds.cli": 7, "lds.testing": 7, "lds": 7, "lds.__main__": 8,
 }
-TOP_LEVEL = {"__init__.py", "__main__.py", "cli.py", "measures.py", "testing.py"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "cli.py", "measures.py", "settings.py", "testing.py"}
 SUBPACKAGES = {"models", "pipeline", "data", "training", "instruments", "audit", "web", "book", "weights"}
 
 

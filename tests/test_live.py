@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from test_browser import browser, site  # noqa: F401  (the shared fixtures: one build, one Chromium)
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
 
@@ -23,7 +22,7 @@ READY_MS = 180_000  # loading is a few seconds; CI machines shared by other jobs
 
 
 @pytest.fixture(scope="module")
-def live(site, browser):  # noqa: F811
+def live(site, browser):
     """book/live.html, loaded and ready; yields (page, what it requested, errors)."""
     host = urlparse(site).hostname
     context = browser.new_context(service_workers="block")
@@ -175,7 +174,7 @@ def test_every_figure_draws(live):
                                arg=[figure, selector, at_least], timeout=READY_MS)
 
 
-def test_settings_travel_in_the_url(site, browser):  # noqa: F811
+def test_settings_travel_in_the_url(site, browser):
     page = browser.new_page()
     page.goto(f"{site}book/live.html?prompt=waving%20hand&seed=3&steps=12&guidance=2.5", wait_until="load")
     fig = page.locator('.lds-live[data-figure="generate"]')
@@ -185,7 +184,7 @@ def test_settings_travel_in_the_url(site, browser):  # noqa: F811
     page.close()
 
 
-def test_opened_as_a_file_it_says_how_to_serve_the_book(browser, executed):  # noqa: F811
+def test_opened_as_a_file_it_says_how_to_serve_the_book(browser, executed):
     from test_book import build_ci_book
 
     page = browser.new_page()
@@ -194,3 +193,34 @@ def test_opened_as_a_file_it_says_how_to_serve_the_book(browser, executed):  # n
     message.wait_for(timeout=30_000)
     assert "python -m http.server -d _build/html" in message.inner_text()
     page.close()
+
+
+CHAPTER_FIGURES = [("05_tokenization", "slots", ".slot", 77), ("06_cross_attention", "wordmaps", "canvas", 3),
+                   ("07_denoising", "denoising", 'input[type="range"]', 1), ("08_guidance", "guidance", "figure canvas", 3)]
+
+
+@pytest.mark.parametrize("stem, figure, selector, at_least", CHAPTER_FIGURES)
+def test_chapters_5_to_8_draw_their_live_figure(site, browser, stem, figure, selector, at_least):
+    """Each of chapters 5-8 carries its live figure (issue 28), and on the chapter's own page it loads the model,
+    asks no other host for anything, logs no error and draws."""
+    host = urlparse(site).hostname
+    context = browser.new_context(service_workers="block")
+    outside, errors = [], []
+    context.route("**/*", lambda r: (outside.append(r.request.url), r.abort())
+                  if urlparse(r.request.url).scheme in ("http", "https") and urlparse(r.request.url).hostname != host
+                  else r.continue_())
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.goto(f"{site}notebooks/{stem}.html", wait_until="load")
+    figures = page.locator(".lds-live")
+    assert [figures.nth(i).get_attribute("data-figure") for i in range(figures.count())] == [figure]
+    fig = page.locator(f'.lds-live[data-figure="{figure}"]')
+    fig.locator("form").wait_for(timeout=READY_MS)
+    if figure != "slots":  # the slots figure draws as it loads; the others draw when asked
+        fig.locator('input[aria-label="steps"]').fill("5")
+        fig.locator('button[type="submit"]').click()
+    page.wait_for_function("([f, s, n]) => document.querySelectorAll(`.lds-live[data-figure=\"${f}\"] ${s}`).length >= n",
+                           arg=[figure, selector, at_least], timeout=READY_MS)
+    context.close()
+    assert not outside and not errors, (outside, errors)

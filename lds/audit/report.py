@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lds.instruments.display import Table, for_figure
+
 # Unmarked emoji yellow, then the five Fitzpatrick-based tones as Noto draws them (approximately)
 TONE_COLOURS = {"none": "#ffcc4d", "light": "#f7dece", "medium-light": "#f3d2a2", "medium": "#d5ab88",
                 "medium-dark": "#af7e57", "dark": "#7c533e"}
@@ -170,17 +172,6 @@ def plot_by_scale(rows):
 
 
 
-def _drawable(text: str) -> str:
-    """``text`` as matplotlib's default font can draw it: names in scripts the font lacks (Japanese, Chinese,
-    Korean in DejaVu Sans) would print a missing-glyph warning into the page and show boxes, so the characters
-    the font has no glyph for are replaced by "?" (the table beside each figure keeps the full name)."""
-    from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
-
-    font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
-    return "".join(c if c.isspace() or font.get_char_index(ord(c)) else "?" for c in text)
-
-
 def plot_mean_images(images, rows, max_groups: int = 8):
     """Grid: the pixel-mean image of every seed, per prompt (rows) and guidance scale (columns),
     with the diversity across those seeds. ``images``: the run folder's :class:`lds.audit.store.StoredImages`."""
@@ -198,7 +189,7 @@ def plot_mean_images(images, rows, max_groups: int = 8):
         ax.set_xticks([])
         ax.set_yticks([])
     for r, grp in enumerate(groups):
-        axes[r, 0].set_ylabel(_drawable(grp[:18]), fontsize=7)
+        axes[r, 0].set_ylabel(for_figure(grp[:18], "?"), fontsize=7)
     fig.suptitle(f"Mean image over {rows and max(c['images'] for c in cells)} seeds per cell", fontsize=9)
     fig.tight_layout()
     return fig
@@ -219,11 +210,11 @@ def plot_samples(images, rows, guidance_scale: float | None = None, max_groups: 
         rs.sort(key=lambda r: r["seed"])
         for j, (r, im) in enumerate(zip(rs, images.of(rs))):
             axes[i, j].imshow(im, interpolation="nearest")
-            axes[i, j].set_title(_drawable(r["tone_colour"] or ("right" if r["right"] else r["nearest_name"][:12])), fontsize=6)
+            axes[i, j].set_title(for_figure(r["tone_colour"] or ("right" if r["right"] else r["nearest_name"][:12]), "?"), fontsize=6)
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[i, 0].set_ylabel(_drawable(p[:18]), fontsize=7)
+        axes[i, 0].set_ylabel(for_figure(p[:18], "?"), fontsize=7)
     fig.suptitle(f"Samples at guidance {g:g} (title: tone read, or nearest corpus emoji)", fontsize=9)
     fig.tight_layout()
     return fig
@@ -243,16 +234,8 @@ def _png(fig) -> str:
 
 
 def _table(rows: list[dict]) -> str:
-    if not rows:
-        return "<p>(none)</p>"
-    cols = [c for c in rows[0] if c != "mean_image"]
-
-    def fmt(v):
-        return f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    """An HTML table of ``rows`` for the report (the mean images are shown as figures, not as cells)."""
+    return Table([{k: v for k, v in r.items() if k != "mean_image"} for r in rows], decimals=3).to_html()
 
 
 def write_report(out, spec, rows, counts) -> Path:

@@ -220,15 +220,16 @@ def spec_path(spec: str | os.PathLike) -> Path:
 
 
 def parse_overrides(pairs) -> dict:
-    """``["seeds=4", "guidance_scales=[0, 5]"]`` -> ``{"seeds": 4, "guidance_scales": [0, 5]}`` (YAML values)."""
-    import yaml
+    """``["seeds=4", "guidance_scales=[0, 5]"]`` -> ``{"seeds": 4, "guidance_scales": [0, 5]}``
+    (:func:`lds.settings.parse_value`: Python literals or YAML)."""
+    from lds.settings import parse_value
 
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise AuditSpecError(f"--set {pair!r}: write KEY=VALUE, for example --set seeds=4.")
         key, value = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        out[key.strip()] = parse_value(value.strip())
     return out
 
 

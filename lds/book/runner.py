@@ -114,12 +114,11 @@ def check_parameters(notebook: Path, given: dict) -> dict:
 
 def coerce(value, param: Parameter, chapter: str = ""):
     """A command-line string (or a value) converted to the parameter's type, or a clear error."""
+    from lds.settings import parse_value
+
     want = type(param.default)
     if isinstance(value, str) and want is not str:
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass
+        value = parse_value(value)
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if want is list and isinstance(value, str):

@@ -566,25 +566,6 @@ def compare_table(mine: list[Component], reference: list[Component]) -> list[dic
     return rows
 
 
-def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
-    """A plain-text table (notebook output that reads the same in the book and in a terminal)."""
-    columns = columns or list(rows[0])
-
-    def fmt(v):
-        if isinstance(v, int) and not isinstance(v, bool):
-            return f"{v:,}"
-        if isinstance(v, float):
-            return f"{v:,.3g}"
-        return "" if v is None else str(v)
-
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-
-
 def is_lds_mini(pipe) -> bool:
     """Whether the loaded pipeline is the built-in lds-mini (by location, not by name)."""
     from lds.pipeline.loading import lds_mini_path, model_source

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lds.pipeline.loading import model_source
+from lds.instruments.display import for_figure
 from lds.models.tokenizer import CONTEXT_LENGTH, bytes_to_unicode, tokenize
 
 SLOT_COLORS = {"start": "#4c72b0", "content": "#55a868", "end": "#c44e52", "padding": "#bbbbbb"}
@@ -166,19 +167,6 @@ def compare_open_clip(prompt: str, hf_tokenizer, open_clip_name: str = "ViT-L-14
                             [i for i in oc_ids if i not in (49406, 49407, 0)]}
 
 
-def displayable(text: str) -> str:
-    """``text`` if matplotlib's default font can draw every character, else its code points.
-
-    Figures stay free of missing-glyph boxes (and warnings) on machines without CJK or Arabic fonts.
-    """
-    from matplotlib.font_manager import FontProperties, findfont, get_font
-
-    font = get_font(findfont(FontProperties()))
-    if all(font.get_char_index(ord(c)) for c in text):
-        return text
-    return " ".join(f"U+{ord(c):04X}" if not font.get_char_index(ord(c)) else c for c in text)
-
-
 def plot_slots(tokenizer, prompt: str, ax=None, columns: int = 11):
     """All 77 slots of ``prompt`` as a grid of cells coloured by kind (start, content, end, padding)."""
     import matplotlib.pyplot as plt
@@ -191,7 +179,7 @@ def plot_slots(tokenizer, prompt: str, ax=None, columns: int = 11):
     for k, (i, kind) in enumerate(zip(tp.input_ids, tp.slot_kinds())):
         r, c = divmod(k, columns)
         ax.add_patch(Rectangle((c, -r), 0.95, 0.9, color=SLOT_COLORS[kind]))
-        label = {"start": "START", "end": "END", "padding": "pad"}.get(kind, displayable(readable_piece(tokenizer, i)))
+        label = {"start": "START", "end": "END", "padding": "pad"}.get(kind, for_figure(readable_piece(tokenizer, i)))
         ax.text(c + 0.47, -r + 0.58, label[:10], ha="center", va="center", fontsize=7)
         ax.text(c + 0.47, -r + 0.22, str(i), ha="center", va="center", fontsize=6, color="#222222")
     ax.set_xlim(0, columns)
@@ -200,21 +188,6 @@ def plot_slots(tokenizer, prompt: str, ax=None, columns: int = 11):
     ax.legend(handles=[Patch(color=v, label=k) for k, v in SLOT_COLORS.items()], loc="upper center",
               bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False, fontsize=8)
     return tp
-
-
-def table(rows: list, headers: list[str]):
-    """A small table for a notebook (Markdown, so the book renders it); cells are escaped."""
-    from IPython.display import Markdown
-
-    def cell(v):
-        if isinstance(v, float):
-            v = f"{v:,.2f}"
-        s = str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-        return s.replace("\n", " ").replace("*", "\\*").replace("_", "\\_").replace("`", "\\`")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return Markdown("\n".join(lines))
 
 
 def retrieval_by_split(pipe, corpus, language: str = "en") -> dict:

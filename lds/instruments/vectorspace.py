@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lds.data.corpus import KINDS, Corpus
+from lds.instruments.display import font_draws
 from lds.pipeline.loading import model_source
 
 
@@ -225,15 +226,6 @@ def composition(web: dict, corpus: Corpus) -> dict:
     }
 
 
-def drawable(text: str) -> bool:
-    """Whether matplotlib's default font draws ``text`` correctly (Latin, Greek, Cyrillic scripts).
-
-    DejaVu Sans has no CJK glyphs and does not shape Arabic script, so figures label such captions
-    by number and the notebook prints them as text, which the browser renders in any script.
-    """
-    return all(ord(c) < 0x0590 for c in text)
-
-
 def plot_pairs(corpus: Corpus, web: dict, scores: np.ndarray, idx, keep: np.ndarray | None = None):
     """A few pairs of the web: the image, its caption (language), its CLIP score, kept or not."""
     import matplotlib.pyplot as plt
@@ -248,7 +240,7 @@ def plot_pairs(corpus: Corpus, web: dict, scores: np.ndarray, idx, keep: np.ndar
     for ax, i in zip(axes.flat, idx):
         ax.imshow(rgb[web["image"][i]])
         cap = web["caption"][i] or "(no caption)"
-        cap = cap if drawable(cap) else f"#{i} (listed below)"
+        cap = cap if font_draws(cap) else f"#{i} (listed below)"
         kind = "matched" if web["matched"][i] else ("uncaptioned" if web["uncaptioned"][i] else "mismatched")
         status = "" if keep is None else (" kept" if keep[i] else " dropped")
         ax.set_title(f"{cap[:18]}\n[{web['lang'][i]}] {kind}\n{scores[i]:.3f}{status}", fontsize=6.5,
@@ -320,7 +312,7 @@ def plot_neighbours(corpus: Corpus, rows: list[tuple[str, list[int], list[float]
             if c < len(idx):
                 ax.imshow(rgb[idx[c]])
                 ax.set_title(f"{corpus.records[idx[c]]['names'][lang][:16]}\n{cos[c]:.2f}", fontsize=6.5)
-        label = label if drawable(label) else f"query {r + 1} (listed below)"
+        label = label if font_draws(label) else f"query {r + 1} (listed below)"
         axes[r, 0].text(-0.15, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     return fig
