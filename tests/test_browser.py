@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from test_book import toc_pages
+from test_book import build_ci_book, toc_pages
 
 LATEX_LEFTOVERS = re.compile(r"\$\$|\\frac|\\sqrt|\\begin\{|\\mathrm|\\epsilon|\\\(|\\\[")
 # Markdown a renderer left as text: a table's pipes or its |---| rule, **bold**, `code`.
