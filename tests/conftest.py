@@ -8,6 +8,7 @@ import functools
 import http.server
 import os
 import threading
+from urllib.parse import urlparse
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,21 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+def offline_context(browser, site: str, outside: list):
+    """A browser context that lets through only requests to ``site``'s host; every other http(s) or ws(s)
+    request is aborted and its URL appended to ``outside``."""
+    host = urlparse(site).hostname
+    context = browser.new_context(service_workers="block")
+
+    def guard(route):
+        url = route.request.url
+        if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).hostname != host:
+            outside.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    return context

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
+from conftest import offline_context
 from test_book import build_ci_book, toc_pages
 
 LATEX_LEFTOVERS = re.compile(r"\$\$|\\frac|\\sqrt|\\begin\{|\\mathrm|\\epsilon|\\\(|\\\[")
@@ -32,18 +33,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
 def visits(site, browser):
     """Load every page once; returns {page: what happened}."""
     host = urlparse(site).hostname
-    context = browser.new_context(service_workers="block")
     outside: list[str] = []
-
-    def guard(route):
-        url = route.request.url
-        if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).hostname != host:
-            outside.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    context.route("**/*", guard)
+    context = offline_context(browser, site, outside)
     results = {}
     for page_name in [*toc_pages(), "genindex", "search"]:
         page = context.new_page()

@@ -9,11 +9,11 @@ page does with bad input. benchmarks/live.py measures the same on more prompts a
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import numpy as np
 import pytest
 import torch
+
+from conftest import offline_context
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
@@ -24,19 +24,8 @@ READY_MS = 180_000  # loading is a few seconds; CI machines shared by other jobs
 @pytest.fixture(scope="module")
 def live(site, browser):
     """book/live.html, loaded and ready; yields (page, what it requested, errors)."""
-    host = urlparse(site).hostname
-    context = browser.new_context(service_workers="block")
     seen = {"outside": [], "errors": [], "failed": []}
-
-    def guard(route):
-        url = route.request.url
-        if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).hostname != host:
-            seen["outside"].append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    context.route("**/*", guard)
+    context = offline_context(browser, site, seen["outside"])
     page = context.new_page()
     page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: seen["errors"].append(f"uncaught: {e}"))
@@ -203,12 +192,8 @@ CHAPTER_FIGURES = [("05_tokenization", "slots", ".slot", 77), ("06_cross_attenti
 def test_chapters_5_to_8_draw_their_live_figure(site, browser, stem, figure, selector, at_least):
     """Each of chapters 5-8 carries its live figure (issue 28), and on the chapter's own page it loads the model,
     asks no other host for anything, logs no error and draws."""
-    host = urlparse(site).hostname
-    context = browser.new_context(service_workers="block")
     outside, errors = [], []
-    context.route("**/*", lambda r: (outside.append(r.request.url), r.abort())
-                  if urlparse(r.request.url).scheme in ("http", "https") and urlparse(r.request.url).hostname != host
-                  else r.continue_())
+    context = offline_context(browser, site, outside)
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
