@@ -10,7 +10,8 @@ and measures, in one run:
   guided steps and the median of the next runs, against torch's time for the same image in this run;
 - weight: the bytes the live page downloads (its own runtime, the vendored libraries, the model).
 
-Writes the "live" entry of benchmarks/results.json (the other entries are kept).
+Writes the "live" entry of benchmarks/results.json (the other entries are kept). `make bench` runs it as the
+"live" row (`python benchmarks/run.py --only live`), after `make book` has built the pages.
 
     python benchmarks/live.py [--html _build/html] [--repeats 3]
 """
@@ -32,7 +33,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks"
 sys.path.insert(0, str(ROOT / "tests"))
-from test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser test's Chromium and flags)
+from conftest import CHROMIUM, CHROMIUM_ARGS, offline_context  # noqa: E402  (the browser tests' Chromium, flags, guard)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -48,19 +49,8 @@ def serve(html: Path):
 
 def open_live(browser, base: str, html: Path):
     """A fresh context (empty cache) on book/live.html, ready; returns (context, page, ready_ms, bytes by URL)."""
-    host = urlparse(base).hostname
-    context = browser.new_context(service_workers="block")
     outside, fetched = [], {}
-
-    def guard(route):
-        url = route.request.url
-        if urlparse(url).scheme in ("http", "https") and urlparse(url).hostname != host:
-            outside.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    context.route("**/*", guard)
+    context = offline_context(browser, base, outside)
     page = context.new_page()
 
     def on_response(r):
@@ -85,7 +75,8 @@ def js_image(page, prompt, seed, steps=25, guidance=7.5):
     return np.array(r["rgba"], np.int16).reshape(r["h"], r["w"], 4)[..., :3], r["ms"]
 
 
-def main(argv=None) -> int:
+def measure(html: Path, repeats: int = 3) -> dict:
+    """The live row: parity, times and weight of the live page in ``html`` (a built book)."""
     import numpy as np
     import torch
     from playwright.sync_api import sync_playwright
@@ -96,15 +87,9 @@ def main(argv=None) -> int:
     from lds.pipeline.sampling import clean_prompt
     from lds.web.parity import IMAGE_PROMPTS, parity_prompts
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--html", default=str(ROOT / "_build" / "html"), help="a built book (make book)")
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args(argv)
-    html = Path(args.html).resolve()
     if not (html / "_static" / "live" / "model" / "live.json").is_file():
-        print(f"error: {html} holds no live model (_static/live/model/live.json). Build the book first: make book",
-              file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"{html} holds no live model (_static/live/model/live.json). Build the book first: "
+                                "make book")
     torch.set_num_threads(int(os.environ.get("LDS_THREADS", "1")))
     pipe = lds.load_pipeline("lds-mini")
     server, base = serve(html)
@@ -113,7 +98,7 @@ def main(argv=None) -> int:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         # Load to ready, fresh each time (no cache: a reader's first visit), and the first image after it
         ready, first, weights = [], [], None
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             context, page, ready_ms, fetched = open_live(browser, base, html)
             ready.append(ready_ms)
             first.append(js_image(page, "grinning face", 0)[1])
@@ -121,9 +106,9 @@ def main(argv=None) -> int:
             context.close()
         context, page, _, _ = open_live(browser, base, html)
         js_image(page, "grinning face", 0)
-        warm = [js_image(page, "grinning face", 0)[1] for _ in range(args.repeats)]
+        warm = [js_image(page, "grinning face", 0)[1] for _ in range(repeats)]
         torch_first = lds.generate(pipe, "grinning face", seed=0).seconds  # in this process, pipeline loaded
-        torch_warm = [lds.generate(pipe, "grinning face", seed=0).seconds * 1000 for _ in range(args.repeats)]
+        torch_warm = [lds.generate(pipe, "grinning face", seed=0).seconds * 1000 for _ in range(repeats)]
         # Parity
         prompts = parity_prompts()
         got = page.evaluate("ps => Promise.all(ps.map(p => ldsLive.tokenize(p)))", prompts)
@@ -163,6 +148,19 @@ def main(argv=None) -> int:
                     "ready_ms": "<= 5000", "live_page_bytes": "<= 45 MB"},
         "measured": time.strftime("%Y-%m-%d %H:%M"),
     })
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--html", default=str(ROOT / "_build" / "html"), help="a built book (make book)")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    try:
+        result = measure(Path(args.html).resolve(), args.repeats)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2))
     path = OUT / "results.json"
     previous = json.loads(path.read_text()) if path.exists() else {}

@@ -376,6 +376,15 @@ def bench_audit(quick: bool) -> dict:
             "target": "each shipped audit <= 10 min on 2 cores; the same table for 1 and 2 processes"}
 
 
+def bench_live(repeats: int) -> dict:
+    """8. The live pages in headless Chromium (benchmarks/live.py): parity with lds in Python, time to ready and to
+    the first image against torch, the bytes a reader downloads. Reads the book `make book` built (_build/html)."""
+    sys.path.insert(0, str(OUT))
+    import live
+
+    return live.measure(ROOT / "_build" / "html", repeats)
+
+
 def markdown(results: dict) -> str:
     lines = ["| measure | result | target |", "|---|---|---|"]
     if "book" in results:
@@ -428,6 +437,14 @@ def markdown(results: dict) -> str:
                      f"{a['one_process_seconds']:.0f} s, 2 processes {a['two_processes_seconds']:.0f} s (same labels: "
                      f"{a['same_labels']}, floats within {a['max_float_difference']:.1e}); shipped audits, "
                      f"estimated: {est} | each ≤ 10 min; same labels |")
+    if "live" in results:
+        v = results["live"]
+        lines.append(f"| the live page in Chromium (wasm, 1 thread; WebGPU not measured): ready, first 25-step image | "
+                     f"ready {v['ready_ms'] / 1000:.1f} s, first image {v['first_image_ms'] / 1000:.2f} s (torch "
+                     f"{v['torch_image_ms'] / 1000:.2f} s); images within {v['image_max_diff_of_255']}/255 of lds, word "
+                     f"maps r ≥ {v['word_map_min_r']:.5f}, {v['n_token_mismatches']} of {v['token_prompts']} prompts' "
+                     f"token ids differ; {v['live_page_bytes'] / 1e6:.1f} MB | ready ≤ 5 s, image ≤ 2 s, ≤ 2/255, "
+                     f"r ≥ 0.999, ≤ 45 MB |")
     return "\n".join(lines)
 
 
@@ -436,17 +453,18 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="skip the SD 1.5-sized comparison and repeat less")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--only", nargs="*", choices=["book", "first_image", "cli", "instrumented", "training", "rebuild",
-                                                   "sd15_chapter", "audit"])
+                                                   "sd15_chapter", "audit", "live"])
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    wanted = args.only or ["book", "first_image", "cli", "instrumented", "training", "rebuild", "sd15_chapter", "audit"]
+    wanted = args.only or ["book", "first_image", "cli", "instrumented", "training", "rebuild", "sd15_chapter", "audit",
+                           "live"]
     reps = 2 if args.quick else args.repeats
     results = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     runners = {"book": lambda: bench_book(1), "first_image": lambda: bench_first_image(reps),
                "cli": lambda: bench_cli(max(2, reps // 2 + 1)), "instrumented": lambda: bench_instrumented(reps, args.quick),
                "training": bench_training, "rebuild": bench_rebuild, "sd15_chapter": bench_sd15_chapter,
-               "audit": lambda: bench_audit(args.quick)}
+               "audit": lambda: bench_audit(args.quick), "live": lambda: bench_live(min(reps, 3))}
     previous = json.loads((OUT / "results.json").read_text()) if (OUT / "results.json").exists() else {}
     for name in wanted:
         print(f"[bench] {name} ...", flush=True)

@@ -343,3 +343,26 @@ def spearman(x, y) -> float:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0
     return float(spearmanr(x, y).statistic)
+
+
+def wilson_interval(kept: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval for a share ``kept / n`` (95% for z = 1.96): stays inside [0, 1] and behaves at
+    shares near 0 or 1, where the textbook ``p ± z·sqrt(p(1-p)/n)`` does not."""
+    if n <= 0:
+        raise ValueError("a share needs at least one pair")
+    p = kept / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def share_difference(kept_a: int, n_a: int, kept_b: int, n_b: int, z: float = 1.96) -> tuple[float, float, float]:
+    """The difference of two shares, ``kept_a / n_a - kept_b / n_b``, with its 95% interval (for z = 1.96) by
+    Newcombe's hybrid score method (Newcombe 1998, method 10: each share's Wilson interval, combined). A share
+    counted on a small sample can come out above or below another by chance; the interval says when it cannot:
+    an interval wholly below 0 says a is kept less often than b beyond what sampling alone would give."""
+    pa, pb = kept_a / n_a, kept_b / n_b
+    la, ua = wilson_interval(kept_a, n_a, z)
+    lb, ub = wilson_interval(kept_b, n_b, z)
+    d = pa - pb
+    return float(d), float(d - np.sqrt((pa - la) ** 2 + (ub - pb) ** 2)), float(d + np.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))

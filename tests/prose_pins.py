@@ -110,11 +110,11 @@ PINS: list[tuple[str, str, object]] = [
      lambda r: r["loss_skips_zeroed"] > 5 * r["loss_with_skips_same_batches"] and r["live_loss_last"] < r["live_loss_first"]),
     ("04_unet_training", "while the outline's error grows by the larger factor",
      lambda r: r["skip_growth_factor"]["coarse"] > r["skip_growth_factor"]["fine"]
-     and r["skip_half_fine_over_coarse"] > 1),
+     and r["skip_fine_over_coarse"] > 1),
     ("04_unet_training", "The live run shows how quickly this signal teaches something",
      lambda r: r["live_loss_last"] < r["live_loss_first"]),
     ("04_unet_training", "The fairer test turns the skips down only as far as the network still beats",
-     lambda r: r["skip_half_fine_over_coarse"] > 1 and r["skip_half_fine_over_coarse_relative"] > 1
+     lambda r: r["skip_fine_over_coarse"] > 1 and r["skip_fine_over_coarse_relative"] > 1
      and r["skip_test_strength"] > 0.5 and r["skip_half_working_cases"] < r["skip_probe_cases"] / 2),
     ("04_unet_training", "The evidence is mixed in both directions",
      lambda r: 0 < r["skip_detail_timesteps"] < r["skip_n_timesteps"] and 0 < r["skip_outline_timesteps"] < r["skip_n_timesteps"]

@@ -144,8 +144,14 @@ def test_chapter_claim4_the_filter_keeps_english_and_drops_the_uncaptioned(recor
     c4 = records["claim:4"]
     halves = [p["holds"] for p in c4["parts"]]
     assert len(halves) == 2 and halves[0] is True
-    assert halves[1] == records["claim4_uncaptioned_below_mismatched"] == \
-        (unc < records["kept_by_pair_type"]["default"]["mismatched"])
+    # each half turns on the 95% interval of a difference of shares lying wholly below 0, not on which share comes
+    # out lower (on a small web that can flip by chance: the verdict once depended on the run's size)
+    lang, blank = records["claim4_language_difference"], records["claim4_uncaptioned_difference"]
+    assert lang[1] <= lang[0] <= lang[2] and blank[1] <= blank[0] <= blank[2]
+    assert lang[0] == pytest.approx(ev["other"] - ev["en"], abs=1e-3)
+    assert blank[0] == pytest.approx(unc - records["kept_by_pair_type"]["default"]["mismatched"], abs=1e-3)
+    assert halves == [lang[2] < 0, blank[2] < 0]
+    assert halves[1] == records["claim4_uncaptioned_below_mismatched"]
     assert c4["verdict"] == ("holds" if all(halves) else "holds in part")
     # how many uncaptioned pairs entered lds-mini's training: its filter kept some (the paper: it filters them out)
     assert 0 < records["training_uncaptioned_kept"] < records["training_uncaptioned_pairs"]

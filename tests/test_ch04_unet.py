@@ -158,7 +158,7 @@ def test_claim_14(records):
     # (full size: 0.9; at half strength it is worse than that guess at 3 of 4 timesteps, measured). There, medians
     # over 12 cases: the detail gains about 2-2.5x the outline's added error in absolute terms, but the outline's
     # error grows by the larger factor; by timestep the balance turns (detail at 500 and 700, outline at 100 and 300)
-    ratio = records["skip_half_fine_over_coarse"]
+    ratio = records["skip_fine_over_coarse"]
     growth = records["skip_growth_factor"]
     assert records["skip_probe_cases"] == 3 * len(records["skip_probe_timesteps"])
     if records["skip_test_strength"] == 0:

@@ -81,9 +81,11 @@ def test_claims_17_and_18(records):
 def test_stereotype_cell_measures(records):
     """The SD 1.5 measurement for claim 17 runs on every model (its numbers describe random vectors on lds-mini)."""
     shares = records["stereotype_share"]
-    assert len(shares) == 2 and all(len(v) == records["stereotype_seeds"] >= 8 for v in shares.values())
+    assert len(shares) == 3 and all(len(v) == records["stereotype_seeds"] >= 8 for v in shares.values())
     assert all(0 < x < 1 for v in shares.values() for x in v)
-    assert 0 <= records["stereotype_share_falls"] <= records["stereotype_seeds"]
+    with_term, without_term, control = shares  # the prompt with the term, without it, and the control of its length
+    assert records["stereotype_share_falls"] == sum(a < b for a, b in zip(shares[with_term], shares[without_term]))
+    assert records["stereotype_share_falls_vs_control"] == sum(a < b for a, b in zip(shares[with_term], shares[control]))
 
 
 def test_claim_17_analogue(records):

@@ -66,7 +66,14 @@ def test_claim_13_gaussian_noise_prompt_makes_images_not_noise(records):
     assert abs(records["real_noise_slope"]) < 0.3
     assert records["noise_prompt_slope"] < records["real_noise_slope"] - 1
     assert records["noise_prompt_to_corpus"] < records["noise_prompt_to_noise"]
-    assert records["claim:13"]["verdict"] == "holds"
+    # the base rate: real noise is nearer the corpus than other noise too, so the generations are judged against
+    # noise's own distance to the corpus
+    assert records["noise_prompt_image_like"] == (records["noise_prompt_to_corpus"] < records["real_noise_to_corpus"]
+                                                  and records["noise_prompt_slope"] < records["real_noise_slope"] - 1)
+    assert records["noise_prompt_image_like"], "lds-mini's images for 'Gaussian noise' no longer read as images"
+    # the words were never in a training caption: as for claims 17 and 18, no verdict rests on untrained tokens
+    assert records["noise_prompt_words_in_captions"] == 0
+    assert records["claim:13"]["verdict"] == "not testable on lds-mini"
 
 
 def test_claim_23_skin_tones(records):

@@ -81,6 +81,7 @@ def test_claim_24_diversity_and_mean_image(records):
     fall = sorted(row["fall"] for row in shape.values())[1]
     rebound = sorted(row["rebound"] for row in shape.values())[1]
     assert records["diversity_fall"] == pytest.approx(fall, abs=1e-3)
+    assert records["diversity_rebound"] == pytest.approx(rebound, abs=1e-3)  # the median of three is the middle one
     top_vs_s1 = sorted(row["top_vs_s1"] for row in shape.values())[1]  # the glued end of the sweep, against s = 1
     assert records["diversity_top_vs_s1"] == pytest.approx(top_vs_s1, abs=1e-3)
     # the ratio of two values recorded to 4 decimals: a relative tolerance (at_1 can be as small as 0.05)

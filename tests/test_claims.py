@@ -215,6 +215,34 @@ def test_a_claim_of_parts_gets_its_verdict_from_them():
         claim(5, **kwargs)
 
 
+def test_a_compound_claim_cannot_be_recorded_as_one_verdict():
+    """A claim whose sentence joins statements (lds.book.claims.COMPOUND) is recorded with a part for each, unless it
+    is not tested at all: one verdict would let a held half stand for a failed one."""
+    from lds.book.claims import COMPOUND
+    from lds.book.record import claim, part
+
+    kwargs = dict(lds_mini="x", sd15="y", cell="c", test="t", threshold="th")
+    assert {4, 5, 12, 15, 21} <= set(COMPOUND) and all(len(v) >= 2 for v in COMPOUND.values())
+    with pytest.raises(ValueError, match="record it in parts"):
+        claim(5, verdict="holds", **kwargs)
+    with pytest.raises(ValueError, match="record it in parts"):
+        claim(12, parts=[part("a", True, "e"), part("b", True, "e")], **kwargs)  # three statements, two parts
+    assert claim(17, verdict="not testable on lds-mini", **kwargs)["verdict"] == "not testable on lds-mini"
+    assert claim(6, verdict="holds", **kwargs)["verdict"] == "holds"  # one statement: one verdict
+
+
+def test_every_compound_claim_of_the_book_is_recorded_in_parts(executed):
+    from lds.book.claims import CLAIMS, COMPOUND
+
+    rows = {}
+    for stem in sorted({chapter for _, _, chapter in CLAIMS.values()}):
+        rows.update({int(k[len(CLAIM_PREFIX):]): v for k, v in executed(stem).items() if k.startswith(CLAIM_PREFIX)})
+    for number, statements in COMPOUND.items():
+        row = rows[number]
+        if row["verdict"] not in ("not testable on lds-mini", "not computational"):
+            assert len(row["parts"]) >= len(statements), (number, row["verdict"], row["parts"])
+
+
 def test_the_ledger_says_which_part_holds_and_counts_in_part_separately(tmp_path):
     from lds.book.claims import summary, summary_html
     from lds.book.record import part

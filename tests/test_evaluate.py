@@ -1,5 +1,5 @@
 """lds.measures.ssim, the model card's structural similarity: Wang et al. (2004), checked against scikit-image's
-``structural_similarity`` (a test dependency) and two closed forms."""
+``structural_similarity`` (a test dependency) and two closed forms; and the card's retrieval scores' rule for ties."""
 
 import numpy as np
 import pytest
@@ -62,3 +62,23 @@ def test_structure_counts_not_only_colour():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="same shape"):
         ssim(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 16, 16))
+
+
+def test_a_tie_with_the_named_image_is_a_hit_for_top1_and_base_top1():
+    """The corpus draws some emoji identically (Heard Island & McDonald Islands' flag is Australia's; the gender-
+    neutral families are the men's): an exact copy of the named image ties with an image of another emoji that
+    comes first in the corpus. Top-1 counts the tie as a hit (nothing is strictly nearer); base top-1 must too, or
+    the card reports fewer base hits than exact hits, which cannot be."""
+    from lds.data.corpus import load_corpus
+    from lds.training.evaluate import retrieval_scores
+
+    corpus = load_corpus()
+    rgb = corpus.rgb()
+    names = {r["names"]["en"]: i for i, r in enumerate(corpus.records)}
+    targets = np.array([names["Heard Island & McDonald Islands"], names["family adult child"]])
+    first = [names["Australia"], names["family man boy"]]
+    assert all((rgb[t] == rgb[f]).all() and f < t for t, f in zip(targets, first))  # the ties this test is about
+    images = torch.from_numpy(rgb[targets]).permute(0, 3, 1, 2)
+    s = retrieval_scores(images, targets, corpus)
+    assert s["pixel_top1"] == 1.0
+    assert s["pixel_base_top1"] == 1.0

@@ -116,6 +116,29 @@ CLAIMS = {
          "08_guidance"),
 }
 
+# The claims whose sentence joins several statements, with the statements a chapter must test apart: a compound
+# claim measured on a model (not "not testable", not "not computational") is recorded in parts, at least this many
+# (:func:`lds.book.record.claim` refuses it otherwise), so that one verdict never stands for a sentence whose halves
+# could come apart. Claim 13's second half ("to the human eye, it depicts nothing") is left to the eye, and claim 19's
+# mechanism and its effect are tested as one condition, so neither is listed.
+COMPOUND = {
+    3: ("a score for any image and caption", "the rest of the pipeline uses it"),
+    4: ("captions outside English-language conventions filtered out", "images without captions filtered out"),
+    5: ("two dogs near each other", "a dog and a bicycle far apart"),
+    7: ("frequent words have dedicated tokens", "split words lose their specificity"),
+    9: ("something is always lost", "the decoder gives a plausible-seeming substitute"),
+    12: ("no structure for perceptual loss", "no texture resembling the training data",
+         "would not pass CLIP, which looks for its opposite"),
+    14: ("compressed until only outlines remain", "details restored through the skip connections"),
+    15: ("no presence at the start", "converging quickly on rough outlines"),
+    16: ("the steps change the image", "the scope of detail follows the number of steps"),
+    17: ("the modifier loses attention with the racialised term", "more than to any added word"),
+    21: ("the prompt overemphasised", "other context eliminated to the point of collapse"),
+    22: ("each step's distance from the unconditional prediction", "the image's distance from the prompt's centre"),
+    23: ("not the training distribution", "the most represented composite"),
+    24: ("toward the mean image", "converging on the statistically dominant"),
+}
+
 # ----------------------------------------------------------------------------------------------
 # The paper's interpretive claims (chapter 0 sets out their vocabulary)
 # ----------------------------------------------------------------------------------------------

@@ -89,6 +89,12 @@ def claim(number: int, *, lds_mini: str, sd15: str, verdict: str | None = None, 
         verdict = computed
     if verdict is None:
         raise ValueError(f"claim {number}: give a verdict, or the parts it is computed from")
+    from lds.book.claims import COMPOUND
+
+    if (number in COMPOUND and verdict not in ("not testable on lds-mini", "not computational")
+            and len(parts or []) < len(COMPOUND[number])):
+        raise ValueError(f"claim {number} joins {len(COMPOUND[number])} statements ({'; '.join(COMPOUND[number])}): "
+                         f"record it in parts (lds.book.record.part), one for each, not as one verdict")
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     row = {"number": int(number), "lds_mini": str(lds_mini), "sd15": str(sd15), "verdict": verdict,

@@ -45,6 +45,9 @@ def filter_report(web: dict, scores: np.ndarray, threshold: float, corpus: Corpu
         "matched_kept_share": float(keep[web["matched"]].mean()),
         "mismatched_kept_share": float(keep[~web["matched"] & ~web["uncaptioned"]].mean()),
         "uncaptioned_kept_share": float(keep[web["uncaptioned"]].mean()) if web["uncaptioned"].any() else None,
+        # the counts behind the shares above, for intervals (lds.measures.share_difference)
+        "counts": {"matched": share(web["matched"]), "mismatched": share(~web["matched"] & ~web["uncaptioned"]),
+                   "uncaptioned": share(web["uncaptioned"])},
         "by_language": {lang: share(web["lang"] == lang) for lang in LANGUAGES},
         "by_kind": {k: share(kinds == k) for k in KINDS},
         "by_tone": {t: share(tones == t) for t in sorted(set(tones))},
@@ -93,6 +96,8 @@ def reports_at_shares(web: dict, scores: np.ndarray, corpus: Corpus, drop_shares
         other = web["matched"] & (web["lang"] != "en")
         rep["english_matched_kept_share"] = float(keep[en].mean()) if en.any() else None
         rep["other_matched_kept_share"] = float(keep[other].mean()) if other.any() else None
+        rep["counts"].update({"english_matched": {"pairs": int(en.sum()), "kept": int((keep & en).sum())},
+                              "other_matched": {"pairs": int(other.sum()), "kept": int((keep & other).sum())}})
         out[name] = rep
     return out
 

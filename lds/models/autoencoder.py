@@ -166,7 +166,7 @@ def _recipe_step(recon, x, perceptual, disc, opt, opt_d, sched, cfg, last_layer,
 
 
 def train_autoencoder(images: np.ndarray, clip_model, cfg: AutoencoderTrainConfig, progress: bool = True,
-                      log=None, holdout: np.ndarray | None = None, checkpoint=None):
+                      log=None, checkpoint=None):
     """Train ``AutoencoderKL`` on (N, H, W, 3) images in [0, 1]. Returns (vae, discriminator, history).
 
     ``checkpoint`` (an :class:`lds.training.recipe.StageCheckpoint`) saves the training state as it goes and, if it

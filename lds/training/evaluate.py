@@ -97,13 +97,19 @@ def judge_ranks(images: torch.Tensor, targets: np.ndarray, corpus, clip_model=No
 
 def retrieval_scores(images: torch.Tensor, targets: np.ndarray, corpus, clip_model=None,
                      bank_embeds: torch.Tensor | None = None) -> dict:
-    """Top-1/top-5 (exact emoji) and base top-1 (any skin tone) under the pixel and CLIP judges."""
+    """Top-1/top-5 (exact emoji) and base top-1 (any skin tone) under the pixel and CLIP judges.
+
+    One rule for ties in all three: the named image counts as nearest when no corpus image is strictly nearer
+    (:func:`lds.measures.nn_ranks`). The corpus holds images that render identically under different names, so
+    the first of several equally near images (``argmax``) can be another emoji while the named one ties with it;
+    counting that as a base miss made base top-1 fall below top-1, which cannot be (a hit on the exact emoji is a
+    hit on its base)."""
     bases = np.array([r["base"] for r in corpus.records])
     out = {}
     for name, (ranks, nearest) in judge_ranks(images, targets, corpus, clip_model, bank_embeds).items():
         out[f"{name}_top1"] = float((ranks == 0).mean())
         out[f"{name}_top5"] = float((ranks < 5).mean())
-        out[f"{name}_base_top1"] = float((bases[nearest] == bases[targets]).mean())
+        out[f"{name}_base_top1"] = float(((ranks == 0) | (bases[nearest] == bases[targets])).mean())
         out[f"{name}_median_rank"] = float(np.median(ranks))
     return out
 
