@@ -9,6 +9,15 @@ the word rests on no measured number (a fact of the architecture, a definition, 
 A fragment that no longer occurs in the chapter fails the test too: change the words, change the pin.
 """
 
+import re
+
+
+def _costliest_per_name(r) -> list[str]:
+    """The two languages whose names cost the most tokens on average (chapter 5's records)."""
+    per = {k[-2:]: v for k, v in r.items() if re.fullmatch(r"tokens_per_name_[a-z]{2}", k)}
+    return sorted(per, key=per.get)[-2:]
+
+
 PINS: list[tuple[str, str, object]] = [
     # ---- chapters 00-02
     ("00_framework", "costs more of the 75 slots a prompt has",
@@ -71,7 +80,13 @@ PINS: list[tuple[str, str, object]] = [
     ("02_clip_filtered_web", "and the paper's dog is an animal",
      lambda r: "animals" in r["kind_agreement_weakest"] and r["near_pair"]["image_percentile"] >= 90
      and not r["claim5_far_is_far"]),
+    ("00_framework", "a name outside that draw reaches the model through token rows training never moved",
+     lambda r: 0 < r["names_in_clip_draw"] <= r["n_languages"]),
     # ---- chapters 03-06
+    ("05_tokenization", "CLIP's training draw held every English name but only a share of each other language's",
+     lambda r: r["corpus_ids_never_trained"] > 0 and r["trained_token_ids"] < r["corpus_token_ids"]),
+    ("05_tokenization", "Per name, the Cyrillic and Arabic names cost the most",
+     lambda r: set(_costliest_per_name(r)) == {"ru", "ar"} and r["tokens_per_name_zh"] < r["tokens_per_name_ar"]),
     ("03_autoencoder", "makes four checkable statements about it", "a list of the paper's statements; 'always', 'every' are the paper's words, tested below"),
     ("03_autoencoder", "halves the image twice (32 -> 8) instead of three times",
      lambda r: r["image_shape"][-1] // r["latent_shape"][-1] == 4 and r["compression_ratio"] < 48),
@@ -157,6 +172,11 @@ PINS: list[tuple[str, str, object]] = [
      lambda r: r["agreement_collapsed"] == sum(a["lost_at_top"] > 0.5 for a in r["agreement_by_prompt"].values())),
     ("08_guidance", "\"commodity\", is a token lds-mini never trained",
      lambda r: r["prompt_in_corpus_captions"] == 0),
+    ("08_guidance", "At the top of the sweep it loses more than half its gain (the chapter's bar for collapse)",
+     "'more than half its gain' is the chapter's stated bar for collapse, a definition; the prompts that pass it are the "
+     "computed list agreement_collapsed_prompts"),
+    ("11_model_card", "which is near its ceiling for both",
+     lambda r: min(r["eval_people_hands_pixel_top5"], r["eval_other_kinds_pixel_top5"]) >= 0.85),
     # ---- chapters 10-12
     ("10_claims", "a vocabulary file that can never have exactly 49,152 entries",
      "an example of a rule's ceiling: CLIP's vocabulary file has 49,408 entries by construction (chapter 5), so no "

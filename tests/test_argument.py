@@ -129,12 +129,16 @@ def exercises(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def trained_token_ids() -> frozenset[int]:
-    """Token ids that lds-mini's training captions contained (the corpus's names in its 14 languages)."""
-    from lds.data.corpus import LANGUAGES, load_corpus
-    from lds.instruments.token_stats import corpus_token_ids
-    from lds.models.tokenizer import reference_tokenizer
+    """Token ids that lds-mini's text encoder was trained on (the captions of its CLIP's training draw)."""
+    import json
 
-    return frozenset(corpus_token_ids(reference_tokenizer(), load_corpus(), LANGUAGES))
+    from lds.data.corpus import load_corpus
+    from lds.instruments.token_stats import clip_training_token_ids
+    from lds.models.tokenizer import reference_tokenizer
+    from lds.pipeline.loading import WEIGHTS_DIR
+
+    config = json.loads((WEIGHTS_DIR / "lds-mini" / "training_config.json").read_text())
+    return frozenset(clip_training_token_ids(reference_tokenizer(), load_corpus(), config))
 
 
 def untrained_words(value) -> list[str]:

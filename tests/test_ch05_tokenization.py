@@ -73,9 +73,10 @@ def test_frequent_and_rare_words_and_claim_7(records):
 
 
 def test_words_never_seen(records):
-    n = records["corpus_token_ids"]
-    assert 5000 < n < 10000
+    n = records["trained_token_ids"]
+    assert 5000 < n < records["corpus_token_ids"] < 10000  # CLIP's draw held only a share of the non-English names
     assert n + records["never_seen_token_ids"] == 49408
+    assert records["corpus_ids_never_trained"] == records["corpus_token_ids"] - n  # the draw's ids are the corpus's
     seen = records["words_seen_in_corpus"]
     assert seen["face"] and seen["apple"] and not seen["masterpiece"] and not seen["commodity"]
     # lds-mini's rows for tokens it never saw are still its random initialisation (up to weight decay)

@@ -72,8 +72,9 @@ def test_blank_and_achromatic_counts_are_the_datasheets(executed):
 def test_token_rows_seen_in_training_are_counted_once(executed):
     """The model card and chapter 5 state how many token rows ever met a training caption (issue 27 / r3 F21: 7,213 on
     the card, which left out the start and end tokens, against 7,215 in chapter 5); both now call
-    lds.instruments.token_stats.corpus_token_ids."""
-    assert executed("11_model_card")["vocabulary_seen_in_corpus"] == executed("05_tokenization")["corpus_token_ids"]
+    lds.instruments.token_stats.clip_training_token_ids (the captions the text encoder was trained on, not every
+    corpus name: issue 27's second read)."""
+    assert executed("11_model_card")["vocabulary_seen_in_corpus"] == executed("05_tokenization")["trained_token_ids"]
 
 
 def test_attention_per_slot_is_chapter_6s(executed):
@@ -82,3 +83,13 @@ def test_attention_per_slot_is_chapter_6s(executed):
     ch6, ch9 = executed("06_cross_attention"), executed("09_conclusion")
     for name in ("share_per_slot_content", "share_per_slot_padding", "share_uniform_slot"):
         assert ch9[name] == pytest.approx(ch6[name], abs=1e-6), name
+
+
+def test_the_datasheet_counts_the_russian_names_that_lost_their_short_i():
+    """The `emoji` package writes й as и in many Russian names (issue 27's second read); the datasheet says how many
+    corpus names show it by a word ending in "-ыи", which no Russian word does."""
+    from lds.data.corpus import load_corpus
+
+    n = sum(bool(re.search(r"ыи\b", name)) for name in load_corpus().names("ru"))
+    text = re.sub(r"\s+", " ", (ROOT / "book" / "datasheet.md").read_text(encoding="utf-8"))
+    assert f"{n} of the corpus's Russian names hold a word ending in \"-ыи\"" in text

@@ -341,7 +341,9 @@ def ledger_html(found: dict, link_suffix: str = ".html") -> str:
                 test += f"<br><small><strong>Counts:</strong> {_cell(row['counts'])}</small>"
             verdict = f"<strong>{_cell(row['verdict'])}</strong>" + (" (by a hair)" if by_a_hair(row) else "")
             for p in row.get("parts") or []:
-                verdict += (f"<br><small>{'✓ holds' if p['holds'] else '✗ does not hold'}: {_cell(p['part'])} "
+                mark = ("✓ holds by construction (checks the code, not the model)" if p["holds"] and p.get("by_construction")
+                        else "✓ holds" if p["holds"] else "✗ does not hold")
+                verdict += (f"<br><small>{mark}: {_cell(p['part'])} "
                             f"({_cell(p['evidence'])})</small>")
             if row.get("note"):
                 verdict += f"<br><small>{_cell(row['note'])}</small>"

@@ -51,10 +51,14 @@ def word(name: str, *cases: tuple[bool, str], otherwise: str) -> str:
     return chosen
 
 
-def part(text: str, holds, evidence: str) -> dict:
+def part(text: str, holds, evidence: str, by_construction: bool = False) -> dict:
     """One part of a claim: what it says, whether the chapter's test finds it (a bool from recorded values), and
-    the number that decides it. For :func:`claim`'s ``parts``."""
-    return {"part": str(text), "holds": bool(holds), "evidence": str(evidence)}
+    the number that decides it. For :func:`claim`'s ``parts``.
+
+    ``by_construction``: the part is true by a formula or an algorithm's definition (guidance's line, BPE's merge
+    rule), so what the chapter computes checks the code, not the model. The ledger marks it so: a claim whose only
+    holding part is of this kind is seen to hold in part on a definition, not on a measurement."""
+    return {"part": str(text), "holds": bool(holds), "evidence": str(evidence), "by_construction": bool(by_construction)}
 
 
 def parts_verdict(parts: list[dict]) -> str:
@@ -99,7 +103,7 @@ def claim(number: int, *, lds_mini: str, sd15: str, verdict: str | None = None, 
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     row = {"number": int(number), "lds_mini": str(lds_mini), "sd15": str(sd15), "verdict": verdict,
            "cell": cell, "note": note, "test": str(test), "threshold": str(threshold), "counts": str(counts),
-           "parts": [part(p["part"], p["holds"], p["evidence"]) for p in parts or []]}
+           "parts": [part(p["part"], p["holds"], p["evidence"], p.get("by_construction", False)) for p in parts or []]}
     from myst_nb import glue
 
     glue(f"{CLAIM_PREFIX}{number}", json.dumps(row, ensure_ascii=False), display=False)

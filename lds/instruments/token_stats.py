@@ -97,6 +97,26 @@ def corpus_token_ids(tokenizer, corpus, languages) -> set[int]:
     return seen
 
 
+def clip_training_token_ids(tokenizer, corpus, training_config: dict | None) -> set[int] | None:
+    """Token ids in the captions the model's text encoder was trained on, or None where they are not on record.
+
+    The text encoder of a model trained by ``lds train`` is its CLIP's text tower, trained on one draw of the
+    synthetic web (``training_config["clip_web"]``: every English name, a share of each other language's) and frozen
+    afterwards (the U-Net's captions are encoded once, by the frozen tower). So a corpus name reaches a trained row
+    only if it was among that draw's captions: this rebuilds the draw (:func:`lds.data.corpus.sample_web`, seeded)
+    and collects its ids as :func:`corpus_token_ids` does, truncation included. ``training_config``:
+    ``model_source(pipe).training_config()``, None for a model trained elsewhere (SD 1.5)."""
+    from lds.data.corpus import WebConfig, sample_web
+
+    if not training_config or "clip_web" not in training_config:
+        return None
+    web = sample_web(corpus, WebConfig(**training_config["clip_web"]))
+    captions = sorted({str(c) for c in web["caption"]})
+    ids = tokenizer(captions, padding="max_length", max_length=CONTEXT_LENGTH, truncation=True,
+                    verbose=False)["input_ids"]
+    return {i for row in ids for i in row}
+
+
 def embedding_rows(text_encoder) -> torch.Tensor:
     """The token embedding table, (vocabulary, width): one learned row per token id."""
     return text_encoder.get_input_embeddings().weight.detach().float().cpu()
