@@ -442,7 +442,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| the live page in Chromium (wasm, 1 thread; WebGPU not measured): ready, first 25-step image | "
                      f"ready {v['ready_ms'] / 1000:.1f} s, first image {v['first_image_ms'] / 1000:.2f} s (torch "
                      f"{v['torch_image_ms'] / 1000:.2f} s); images within {v['image_max_diff_of_255']}/255 of lds, word "
-                     f"maps r ≥ {v['word_map_min_r']:.5f}, {v['n_token_mismatches']} of {v['token_prompts']} prompts' "
+                     f"maps r ≥ {int(v['word_map_min_r'] * 1e5) / 1e5:.5f}, {v['n_token_mismatches']} of {v['token_prompts']} prompts' "
                      f"token ids differ; {v['live_page_bytes'] / 1e6:.1f} MB | ready ≤ 5 s, image ≤ 2 s, ≤ 2/255, "
                      f"r ≥ 0.999, ≤ 45 MB |")
     return "\n".join(lines)
