@@ -122,7 +122,7 @@ def test_round_trips_lose_something(records):
     held = {p["part"].split(":")[0]: p["holds"] for p in row["parts"]}
     assert len(row["parts"]) == 2 and held["something is always lost"] is True
     assert records["recon_nearer_own_share"] >= 0.9 and held["a substitute for its original"] is True
-    assert row["verdict"] == records["claim9_verdict"] == "holds"
+    assert row["verdict"] == records["claim9_verdict"] == "holds with a qualifier"  # plausibility not measured
     assert 0 <= records["disc_reconstructions_fooling"] <= 1
 
 
@@ -144,7 +144,8 @@ def test_noise_does_not_survive(records):
     assert records["noise_filter_pass_upper"] < 0.03
     assert min(records["best_name_passing_by_kind"].values()) >= 0.99
     row = records["claim:12"]
-    assert len(row["parts"]) == 3 and all(p["holds"] for p in row["parts"]) and row["verdict"] == "holds"
+    assert len(row["parts"]) == 3 and all(p["holds"] for p in row["parts"])
+    assert row["verdict"] == records["claim12_verdict"] == "holds with a qualifier"  # the reason is not tested
 
 
 def test_pixel_and_perceptual_distances(records):

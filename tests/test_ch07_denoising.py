@@ -108,8 +108,14 @@ def test_claim_23_skin_tones(records):
     c = records["claim:23"]
     beyond = [g for g in drawn if summary[g]["generated_unmarked_share"] > summary[g]["captioned_unmarked_share"] + 0.1]
     assert records["tone_beyond_captioned"] == len(beyond) == 0
-    assert [p["holds"] for p in c["parts"]] == [len(concentrated) >= 2 / 3 * len(drawn), False]
-    assert c["verdict"] == "holds in part"
+    # with every captioned pair unmarked, the two readings predict the same images and the second part cannot pass:
+    # not testable on lds-mini (issue 27's second read); otherwise computed from the two parts
+    at_ceiling = all(summary[g]["captioned_unmarked_share"] >= 0.99 for g in drawn if "captioned_unmarked_share" in summary[g])
+    assert records["tone_captions_at_ceiling"] == at_ceiling
+    if at_ceiling:
+        assert c["verdict"] == "not testable on lds-mini" and not c["parts"]
+    else:
+        assert [p["holds"] for p in c["parts"]] == [len(concentrated) >= 2 / 3 * len(drawn), len(beyond) >= 2 / 3 * len(drawn)]
     assert "not tested" in c["note"]  # the first clause (a correct distribution would not influence the model)
 
 

@@ -44,8 +44,15 @@ def test_claims_21_22_measures_against_scale(records):
     c = records["claim:22"]
     rising = sum(v > 0.8 for v in records["distance_trend_by_prompt"].values())
     assert records["distance_rising_prompts"] == rising
-    assert [p["holds"] for p in c["parts"]] == [True, rising >= 2]
-    assert c["verdict"] == ("holds" if rising >= 2 else "holds in part")
+    # the per-step part is the formula (by construction, not counted); the image part has a ceiling (issue 27's third
+    # read): where the distance at s = 1 is already about that between unrelated unprompted images, not testable
+    if c["verdict"] == "not testable on lds-mini":
+        lo = float(records["distance_at_1_range"].split(" to ")[0])
+        assert lo >= 0.8 * records["distance_between_unprompted"] - 0.01
+    else:
+        assert [p["holds"] for p in c["parts"]] == [True, rising >= 2] and c["parts"][0]["by_construction"]
+        assert c["verdict"] == ("holds" if rising >= 2 else "does not hold")
+    assert records["claim22_verdict"] == c["verdict"]
 
 
 def test_claim_21_tested_on_agreement_with_the_prompt(records):

@@ -213,6 +213,8 @@ def test_a_claim_of_parts_gets_its_verdict_from_them():
         claim(5, verdict="holds with a qualifier", parts=[near, far], **kwargs)
     with pytest.raises(ValueError, match="give a verdict"):
         claim(5, **kwargs)
+    # a qualifier may narrow a claim whose parts all hold (a statement left untested), never rescue a failed part
+    assert claim(9, verdict="holds with a qualifier", parts=[near, near], **kwargs)["verdict"] == "holds with a qualifier"
 
 
 def test_a_compound_claim_recorded_as_one_verdict_is_listed():
