@@ -120,8 +120,9 @@ CLAIMS = {
 # claim measured on lds-mini (not "not testable", not "not computational") is recorded in parts, at least this many
 # (:func:`compound_violations` lists those that are not; the ledger shows them and the tests fail on them), so that
 # one verdict never stands for a sentence whose halves could come apart. (On a model without lds-mini's training
-# records, SD 1.5, a chapter may have fewer parts to measure: the rule is checked on lds-mini's book.) Claim 13's second half ("to the human eye, it depicts nothing") is left to the eye, and claim 19's
-# mechanism and its effect are tested as one condition, so neither is listed.
+# records, SD 1.5, a chapter may have fewer parts to measure: the rule is checked on lds-mini's book.) Claim 13's
+# second half ("to the human eye, it depicts nothing") is left to the eye, and claim 19's mechanism and its effect
+# are tested as one condition, so neither is listed.
 COMPOUND = {
     3: ("a score for any image and caption", "the rest of the pipeline uses it"),
     4: ("captions outside English-language conventions filtered out", "images without captions filtered out"),
@@ -139,6 +140,7 @@ COMPOUND = {
     23: ("not the training distribution", "the most represented composite"),
     24: ("toward the mean image", "converging on the statistically dominant"),
 }
+
 
 def compound_violations(found: dict) -> list[str]:
     """The compound claims (:data:`COMPOUND`) in ``found`` (:func:`collect`) that were given a measured verdict with

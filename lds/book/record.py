@@ -57,8 +57,8 @@ def part(text: str, holds, evidence: str, by_construction: bool = False) -> dict
     the number that decides it. For :func:`claim`'s ``parts``.
 
     ``by_construction``: the part is true by a formula or an algorithm's definition (guidance's line, BPE's merge
-    rule), so what the chapter computes checks the code, not the model. The ledger marks it so: a claim whose only
-    holding part is of this kind is seen to hold in part on a definition, not on a measurement."""
+    rule), so what the chapter computes checks the code, not the model. The ledger marks it so, and
+    :func:`parts_verdict` does not count it where the claim has a measured part."""
     return {"part": str(text), "holds": bool(holds), "evidence": str(evidence), "by_construction": bool(by_construction)}
 
 

@@ -100,8 +100,9 @@ class TrainConfig:
             # A quarter of the main stage's learning rate, rising over 100 steps and decaying to a tenth; 4,000
             # steps (about 65 min at 1 s a step) give each shape family about 140 draws. Measured on the grid prompts
             # with 8 seeds each (benchmarks/unet_balance.jsonl): at 2,000 steps "banana" was drawn right but "red
-            # apple" in 3 of 8 seeds (lemon and grapes, named in the note then, are not grid prompts: not on record); the shipped run was planned for 2,000 and extended to
-            # 4,000 at step 2,000 (schedule_change.json beside the weights).
+            # apple" in 3 of 8 seeds (lemon and grapes, named in the note then, are not grid prompts: not on
+            # record); the shipped run was planned for 2,000 and extended to 4,000 at step 2,000
+            # (schedule_change.json beside the weights).
             unet_balance=UNetTrainConfig(steps=4000, lr=5e-4, warmup_steps=100, lr_floor=0.1,
                                          family_balance=1.0, seed=7),
         )
