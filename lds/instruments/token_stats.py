@@ -90,11 +90,15 @@ def corpus_token_ids(tokenizer, corpus, languages) -> set[int]:
     """
     seen = set()
     for lang in languages:
-        ids = tokenizer(corpus.names(lang), padding="max_length", max_length=CONTEXT_LENGTH, truncation=True,
-                        verbose=False)["input_ids"]
-        for row in ids:
-            seen.update(row)
+        seen |= _window_ids(tokenizer, corpus.names(lang))
     return seen
+
+
+def _window_ids(tokenizer, texts) -> set[int]:
+    """Every token id of ``texts`` as the 77-slot window holds them (truncated, padded)."""
+    ids = tokenizer(list(texts), padding="max_length", max_length=CONTEXT_LENGTH, truncation=True,
+                    verbose=False)["input_ids"]
+    return {i for row in ids for i in row}
 
 
 def clip_training_token_ids(tokenizer, corpus, training_config: dict | None) -> set[int] | None:
@@ -111,10 +115,7 @@ def clip_training_token_ids(tokenizer, corpus, training_config: dict | None) -> 
     if not training_config or "clip_web" not in training_config:
         return None
     web = sample_web(corpus, WebConfig(**training_config["clip_web"]))
-    captions = sorted({str(c) for c in web["caption"]})
-    ids = tokenizer(captions, padding="max_length", max_length=CONTEXT_LENGTH, truncation=True,
-                    verbose=False)["input_ids"]
-    return {i for row in ids for i in row}
+    return _window_ids(tokenizer, sorted({str(c) for c in web["caption"]}))
 
 
 def embedding_rows(text_encoder) -> torch.Tensor:
